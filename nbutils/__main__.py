@@ -1,0 +1,5 @@
+"""``python -m nbutils``: see :mod:`nbutils.cli`."""
+
+from nbutils.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""Command line: ``python -m nbutils run|results|params``.
+
+``run`` executes the notebook suite (see :mod:`nbutils.runner`); ``results`` prints the results
+database, one row per measured figure; ``params`` lists every notebook's parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from nbutils.errors import NbUtilsError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m nbutils", description="Transformer INT8 quantization suite")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="execute the notebook suite with papermill")
+    r.add_argument("--profile", default="default", help="profile name (nbutils/profiles/*.yaml) or a YAML path")
+    r.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 10,20")
+    r.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a parameter (repeatable); goes to every selected notebook declaring it")
+    r.add_argument("--run-id", default=None, help="name of the run folder (default: timestamp-profile)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    q = sub.add_parser("results", help="print measured figures from the results database")
+    q.add_argument("--run", default="latest", help="'latest', a run id, or 'all'")
+    q.add_argument("--format", choices=["table", "csv"], default="table")
+    q.add_argument("--db", default=None, help="database path (default runs/results.sqlite)")
+    sub.add_parser("params", help="list every notebook's parameters")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code (2 for bad input, 1 for a failed notebook)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            from nbutils.runner import run_suite
+
+            run_dir, outcomes = run_suite(args.profile, args.only, args.params, args.run_id,
+                                          progress=not args.no_progress)
+            ok = all(o.ok for o in outcomes)
+            print(f"{'Finished' if ok else 'Stopped'}: run folder {run_dir}\n  summary: {run_dir / 'summary.html'}")
+            return 0 if ok else 1
+        if args.command == "results":
+            import pandas as pd
+
+            from nbutils.results import read_results
+
+            frame = read_results(None if args.run == "all" else args.run, args.db)
+            if args.format == "csv":
+                frame.to_csv(sys.stdout, index=False)
+            else:
+                with pd.option_context("display.max_rows", None, "display.width", 200):
+                    print(frame.to_string(index=False))
+            return 0
+        if args.command == "params":
+            from nbutils.runner import describe_parameters
+
+            print(describe_parameters())
+            return 0
+    except NbUtilsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

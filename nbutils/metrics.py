@@ -1,0 +1,75 @@
+"""Task metrics: accuracy, agreement with a reference, and the official SQuAD v1.1 EM/F1.
+
+The SQuAD functions follow the official v1.1 evaluation script's definitions (lower-case,
+strip punctuation and the articles a/an/the, collapse whitespace; F1 over bag-of-token
+overlap; the best score over all gold answers), written out here so the suite needs no
+download at evaluation time.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation)
+
+
+def accuracy(predictions: Sequence[int] | np.ndarray, labels: Sequence[int] | np.ndarray) -> float:
+    """Percentage of predictions equal to the labels."""
+    p, y = np.asarray(predictions), np.asarray(labels)
+    if p.shape != y.shape or p.size == 0:
+        raise ValueError(f"accuracy needs two equal, non-empty arrays (got {p.shape} and {y.shape})")
+    return float((p == y).mean() * 100.0)
+
+
+def agreement(predictions: Sequence[int] | np.ndarray, reference: Sequence[int] | np.ndarray) -> float:
+    """Percentage of predictions equal to a reference model's predictions (e.g. FP32's)."""
+    return accuracy(predictions, reference)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's answer normalisation."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def exact_match_score(prediction: str, truth: str) -> float:
+    """1.0 when the normalised strings are equal."""
+    return float(normalize_answer(prediction) == normalize_answer(truth))
+
+
+def f1_score(prediction: str, truth: str) -> float:
+    """Token-overlap F1 between normalised prediction and truth."""
+    pred_tokens = normalize_answer(prediction).split()
+    true_tokens = normalize_answer(truth).split()
+    common = Counter(pred_tokens) & Counter(true_tokens)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision = same / len(pred_tokens)
+    recall = same / len(true_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_scores(predictions: Mapping[str, str], answers: Mapping[str, Sequence[str]]) -> dict[str, float]:
+    """Exact match and F1 (percent) over questions, each the best over that question's gold answers.
+
+    Args:
+        predictions: question id -> predicted answer text.
+        answers: question id -> the gold answer texts.
+    """
+    if not answers:
+        raise ValueError("squad_scores needs at least one question")
+    em = f1 = 0.0
+    for qid, golds in answers.items():
+        pred = predictions.get(qid, "")
+        em += max(exact_match_score(pred, g) for g in golds)
+        f1 += max(f1_score(pred, g) for g in golds)
+    n = len(answers)
+    return {"exact_match": 100.0 * em / n, "f1": 100.0 * f1 / n}

@@ -1,0 +1,26 @@
+"""The first call of every notebook: :func:`start` opens the run and sets up display.
+
+Kept separate from the logic modules so that importing those never touches display state.
+"""
+
+from __future__ import annotations
+
+from nbutils.runs import NotebookRun, open_run
+
+
+def start(notebook: str, run_dir: str = "", results_db: str = "") -> NotebookRun:
+    """Open the run for ``notebook`` and make plotly figures render in JupyterLab and in HTML exports.
+
+    Args:
+        notebook: the notebook's name, e.g. ``"20_ptq"`` (stored with every figure).
+        run_dir: the ``run_dir`` parameter ('' = ``runs/standalone``).
+        results_db: the ``results_db`` parameter ('' = ``runs/results.sqlite``).
+    """
+    import plotly.io as pio
+
+    # "notebook" embeds plotly.js in the output, so executed notebooks and summary.html show the
+    # charts offline; the mimetype renderer keeps them interactive in JupyterLab.
+    pio.renderers.default = "plotly_mimetype+notebook"
+    run = open_run(run_dir, notebook, results_db)
+    print(f"{notebook}: run folder {run.run_dir} (run id {run.run_id}); results database {run.db}")
+    return run

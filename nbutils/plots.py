@@ -1,0 +1,53 @@
+"""Plotly figures used across the notebooks. Each function takes data and returns a figure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+
+def training_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], title: str = "Training") -> go.Figure:
+    """Loss per step (and validation score where logged) for one or more training runs."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for name, hist in histories.items():
+        steps = [h["step"] for h in hist]
+        fig.add_trace(go.Scatter(x=steps, y=[h["loss"] for h in hist], name=f"{name} loss", mode="lines"))
+        evals = [(h["step"], h["eval"]) for h in hist if "eval" in h]
+        if evals:
+            fig.add_trace(go.Scatter(x=[e[0] for e in evals], y=[e[1] for e in evals], name=f"{name} val. score",
+                                     mode="lines+markers"), secondary_y=True)
+    fig.update_layout(title=title, xaxis_title="step", height=420)
+    fig.update_yaxes(title_text="loss", secondary_y=False)
+    fig.update_yaxes(title_text="validation score (%)", secondary_y=True)
+    return fig
+
+
+def histogram_with_ranges(edges: Sequence[float], counts: Sequence[float], ranges: Mapping[str, float],
+                          title: str) -> go.Figure:
+    """A calibration histogram (log counts) with each method's chosen clipping range as a line."""
+    import plotly.graph_objects as go
+
+    centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    fig = go.Figure(go.Bar(x=centers, y=[max(c, 0.5) for c in counts], name="|activation| count",
+                           marker_color="#9bb"))
+    top = max(counts) if len(counts) else 1
+    for i, (name, amax) in enumerate(ranges.items()):
+        fig.add_trace(go.Scatter(x=[amax, amax], y=[0.5, top], mode="lines", name=f"{name}: amax={amax:.3g}",
+                                 line={"dash": "dash", "width": 2}, legendrank=i))
+    fig.update_layout(title=title, xaxis_title="|value|", yaxis_title="count (log)", yaxis_type="log",
+                      bargap=0, height=450)
+    return fig
+
+
+def bar(frame: pd.DataFrame, x: str, y: str, color: str | None = None, title: str = "", **kw: Any) -> go.Figure:
+    """A grouped bar chart of a tidy frame."""
+    import plotly.express as px
+
+    return px.bar(frame, x=x, y=y, color=color, barmode="group", title=title, **kw)

@@ -1,0 +1,76 @@
+"""Tables built from the results database: the accuracy table, the latency table in the layout of
+TensorRT's BERT demo, and the headline figures on ``summary.html``.
+
+Everything here reads the database; nothing measures. Notebooks 60 and 70, the summary page and
+the dashboard share these functions so a figure is shown the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nbutils.results import read_results
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ACCURACY_METRICS = ["accuracy", "exact_match", "f1", "agreement"]
+LATENCY_METRICS = ["latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "throughput_seq_s"]
+
+
+def accuracy_table(frame: pd.DataFrame, baseline_recipe: str = "fp32") -> pd.DataFrame:
+    """One row per (model, recipe, engine, precision): task metrics, agreement and delta to FP32.
+
+    The delta is taken against the ``baseline_recipe`` row of the same model on ``torch-eager``
+    (falling back to any engine), in percentage points.
+    """
+    import pandas as pd
+
+    sub = frame[frame["metric"].isin(ACCURACY_METRICS)]
+    if sub.empty:
+        return pd.DataFrame(columns=["model", "recipe", "engine", "precision", *ACCURACY_METRICS])
+    table = sub.pivot_table(index=["model", "recipe", "engine", "precision"], columns="metric", values="value",
+                            aggfunc="last").reset_index()
+    main = "accuracy" if "accuracy" in table.columns else ("f1" if "f1" in table.columns else None)
+    if main is not None:
+        deltas = []
+        for _, row in table.iterrows():
+            ref = table[(table["model"] == row["model"]) & (table["recipe"] == baseline_recipe)]
+            eager = ref[ref["engine"] == "torch-eager"]
+            ref = eager if not eager.empty else ref
+            deltas.append(row[main] - ref[main].iloc[0] if not ref.empty else float("nan"))
+        table[f"delta_{main}_pts"] = deltas
+    cols = ["model", "recipe", "engine", "precision"] + [c for c in table.columns if c not in
+                                                         ("model", "recipe", "engine", "precision")]
+    return table[cols]
+
+
+def latency_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """TensorRT-demo layout: per model, seq and batch, each engine/precision's mean, p95, p99 (ms)."""
+    sub = frame[frame["metric"].isin(LATENCY_METRICS)]
+    if sub.empty:
+        import pandas as pd
+
+        return pd.DataFrame()
+    table = sub.pivot_table(index=["model", "seq", "batch", "engine", "precision", "recipe"], columns="metric",
+                            values="value", aggfunc="last").reset_index()
+    order = ["model", "seq", "batch", "engine", "precision", "recipe"] + [m for m in LATENCY_METRICS
+                                                                          if m in table.columns]
+    return table[order].sort_values(["model", "seq", "batch", "latency_p50_ms"]).reset_index(drop=True)
+
+
+def headline_tables(db: Path, run_id: str) -> dict[str, str]:
+    """HTML tables of a run's headline figures (for ``summary.html``)."""
+    frame = read_results(run_id, db)
+    out: dict[str, str] = {}
+    acc = accuracy_table(frame)
+    if not acc.empty:
+        out["Accuracy (validation split)"] = acc.to_html(index=False, float_format=lambda v: f"{v:.2f}")
+    lat = latency_table(frame)
+    if not lat.empty:
+        out["Latency (ms) and throughput (seq/s)"] = lat.to_html(index=False, float_format=lambda v: f"{v:.3f}")
+    other = frame[~frame["metric"].isin(ACCURACY_METRICS + LATENCY_METRICS)]
+    if not other.empty:
+        out["Other figures"] = other.to_html(index=False, float_format=lambda v: f"{v:.3f}")
+    return out

@@ -1,0 +1,204 @@
+"""The results database: every measured figure, once, with its provenance.
+
+One SQLite file (``runs/results.sqlite``) holds a row per figure. Writes happen in one
+``BEGIN IMMEDIATE`` transaction per batch (all rows or none), the database runs in WAL mode
+with a busy timeout so two runs can write at once, and :func:`read_results` gives the rows
+back as a pandas DataFrame for every report, chart and dashboard.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbutils.errors import NbUtilsError
+from nbutils.paths import default_db_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: The fixed metric vocabulary (README "Metrics") and each metric's unit.
+METRICS: dict[str, str] = {
+    "accuracy": "%",
+    "exact_match": "%",
+    "f1": "%",
+    "agreement": "%",
+    "latency_mean_ms": "ms",
+    "latency_p50_ms": "ms",
+    "latency_p95_ms": "ms",
+    "latency_p99_ms": "ms",
+    "throughput_seq_s": "seq/s",
+    "size_mb": "MB",
+    "calibration_s": "s",
+    "train_s": "s",
+    "sqnr_db": "dB",
+}
+
+#: Columns shown by ``python -m nbutils results``, in order.
+PUBLIC_COLUMNS = ["run_id", "notebook", "model", "task", "recipe", "engine", "precision",
+                  "batch", "seq", "metric", "value", "unit"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    run_id      TEXT    NOT NULL,
+    notebook    TEXT    NOT NULL,
+    model       TEXT    NOT NULL,
+    task        TEXT    NOT NULL,
+    recipe      TEXT    NOT NULL,
+    engine      TEXT    NOT NULL,
+    precision   TEXT    NOT NULL,
+    batch       INTEGER,
+    seq         INTEGER,
+    metric      TEXT    NOT NULL,
+    value       REAL    NOT NULL,
+    unit        TEXT    NOT NULL,
+    data        TEXT    NOT NULL DEFAULT '',
+    versions    TEXT    NOT NULL DEFAULT '{}',
+    hardware    TEXT    NOT NULL DEFAULT '{}',
+    extra       TEXT    NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS results_run ON results(run_id);
+"""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measured figure. ``extra`` holds anything else worth keeping (threads, fallbacks, flags)."""
+
+    metric: str
+    value: float
+    recipe: str
+    engine: str
+    precision: str
+    batch: int | None = None
+    seq: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise :class:`NbUtilsError` if the metric is outside the vocabulary or the value is not finite."""
+        if self.metric not in METRICS:
+            raise NbUtilsError(
+                f"unknown metric {self.metric!r}",
+                f"use one of the fixed vocabulary: {', '.join(METRICS)}",
+            )
+        if not isinstance(self.value, (int, float)) or not math.isfinite(float(self.value)):
+            raise NbUtilsError(f"metric {self.metric!r} has a non-finite value {self.value!r}",
+                               "record only measured, finite numbers")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where figures came from: shared by every row a notebook writes."""
+
+    run_id: str
+    notebook: str
+    model: str
+    task: str
+    data: str = ""
+    versions: Mapping[str, str] = field(default_factory=dict)
+    hardware: Mapping[str, Any] = field(default_factory=dict)
+
+
+def connect(path: str | Path | None = None) -> sqlite3.Connection:
+    """Open (and if needed create) the results database, in WAL mode with a 30 s busy timeout."""
+    db = Path(path) if path else default_db_path()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(db, timeout=30.0, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA busy_timeout=30000")
+    con.executescript(_SCHEMA)
+    return con
+
+
+def record(rows: Iterable[Measurement], prov: Provenance, db: str | Path | None = None) -> int:
+    """Write ``rows`` in one transaction; nothing is written if any row is invalid.
+
+    Returns the number of rows written.
+    """
+    rows = list(rows)
+    for row in rows:
+        row.validate()
+    con = connect(db)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.executemany(
+                "INSERT INTO results (run_id, notebook, model, task, recipe, engine, precision, batch, seq,"
+                " metric, value, unit, data, versions, hardware, extra)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (prov.run_id, prov.notebook, prov.model, prov.task, r.recipe, r.engine, r.precision,
+                     r.batch, r.seq, r.metric, float(r.value), METRICS[r.metric], prov.data,
+                     json.dumps(dict(prov.versions), sort_keys=True),
+                     json.dumps(dict(prov.hardware), sort_keys=True, default=str),
+                     json.dumps(dict(r.extra), sort_keys=True, default=str))
+                    for r in rows
+                ],
+            )
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    return len(rows)
+
+
+def run_ids(db: str | Path | None = None) -> list[str]:
+    """All run ids in the database, oldest first (run ids sort by time)."""
+    path = Path(db) if db else default_db_path()
+    if not path.exists():
+        return []
+    con = connect(path)
+    try:
+        return [r[0] for r in con.execute("SELECT DISTINCT run_id FROM results ORDER BY run_id")]
+    finally:
+        con.close()
+
+
+def read_results(run: str | None = "latest", db: str | Path | None = None, *,
+                 all_columns: bool = False) -> pd.DataFrame:
+    """Read results back as a DataFrame.
+
+    Args:
+        run: ``"latest"`` (the newest run id), a run id, or ``None`` for every run.
+        db: database path; defaults to ``runs/results.sqlite``.
+        all_columns: include provenance columns (versions, hardware, extra, data, created_at).
+    """
+    import pandas as pd
+
+    path = Path(db) if db else default_db_path()
+    if not path.exists():
+        raise NbUtilsError(f"no results database at {path}",
+                           "run the suite first (make run), or pass --db with the right path")
+    ids = run_ids(path)
+    if run == "latest":
+        if not ids:
+            raise NbUtilsError(f"the results database {path} is empty", "run a notebook or `make run` first")
+        run = ids[-1]
+    if run is not None and run not in ids:
+        known = ", ".join(ids[-5:]) or "none"
+        raise NbUtilsError(f"no results for run {run!r}", f"pick one of the recorded runs (latest: {known})")
+    con = connect(path)
+    try:
+        query = "SELECT * FROM results" + (" WHERE run_id = ?" if run else "") + " ORDER BY id"
+        frame = pd.read_sql_query(query, con, params=(run,) if run else ())
+    finally:
+        con.close()
+    if not all_columns:
+        frame = frame[PUBLIC_COLUMNS]
+    return frame
+
+
+def pivot(frame: pd.DataFrame, index: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """One row per ``index`` combination and a column per metric (the last value wins)."""
+    sub = frame[frame["metric"].isin(metrics)]
+    table = sub.pivot_table(index=list(index), columns="metric", values="value", aggfunc="last")
+    return table.reindex(columns=[m for m in metrics if m in table.columns]).reset_index()

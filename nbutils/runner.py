@@ -1,0 +1,300 @@
+"""The suite runner: profiles + ``-p`` overrides in, executed notebooks, ``summary.html`` and
+database rows out (``python -m nbutils run``).
+
+* Notebooks are ``notebooks/NN_topic.ipynb``, run in ``NN`` order; ``--only 10,20`` selects.
+* A profile is ``nbutils/profiles/<name>.yaml``: ``parameters`` for every notebook that declares
+  them, ``notebook_parameters`` per notebook number, and ``cell_timeout_s``.
+* Each parameter goes only to notebooks that declare it (papermill's own inspection of the
+  ``parameters`` cell); a ``-p`` name no selected notebook declares is an error, and so is a
+  value of the wrong type, before anything runs.
+* Every notebook gets ``run_dir`` (the shared run folder) and ``results_db``.
+"""
+
+from __future__ import annotations
+
+import html
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbutils.errors import NbUtilsError
+from nbutils.paths import new_run_id, project_root, runs_dir, write_json
+
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+ALWAYS = ("run_dir", "results_db")
+
+
+@dataclass(frozen=True)
+class NotebookInfo:
+    """A suite notebook and the parameters its ``parameters`` cell declares."""
+
+    number: str
+    path: Path
+    parameters: dict[str, dict[str, Any]]
+
+    @property
+    def name(self) -> str:
+        """``20_ptq``."""
+        return self.path.stem
+
+
+@dataclass
+class Profile:
+    """A named set of parameters (``nbutils/profiles/<name>.yaml``)."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    notebook_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cell_timeout_s: int = 1800
+
+
+def notebooks_dir() -> Path:
+    """The suite's notebook folder."""
+    return project_root() / "notebooks"
+
+
+def discover(folder: Path | None = None) -> list[NotebookInfo]:
+    """All ``NN_*.ipynb`` notebooks, in order, with their declared parameters."""
+    import papermill
+
+    folder = folder or notebooks_dir()
+    found = []
+    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        params = papermill.inspect_notebook(str(path))
+        found.append(NotebookInfo(path.name[:2], path, dict(params)))
+    if not found:
+        raise NbUtilsError(f"no notebooks found in {folder}", "run from the repository root (notebooks/NN_*.ipynb)")
+    return found
+
+
+def profile_names() -> list[str]:
+    """Profiles shipped in the repository."""
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def load_profile(name: str) -> Profile:
+    """Read ``nbutils/profiles/<name>.yaml`` (or a path to a YAML file)."""
+    import yaml
+
+    path = Path(name) if name.endswith((".yaml", ".yml")) else PROFILE_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise NbUtilsError(f"unknown profile {name!r}", f"use one of: {', '.join(profile_names())} "
+                                                         "(or a path to a profile .yaml)")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    unknown = set(raw) - {"description", "parameters", "notebook_parameters", "cell_timeout_s"}
+    if unknown:
+        raise NbUtilsError(f"profile {path} has unknown keys {sorted(unknown)}",
+                           "use description, parameters, notebook_parameters, cell_timeout_s")
+    nb_params = {str(k).zfill(2): dict(v or {}) for k, v in (raw.get("notebook_parameters") or {}).items()}
+    return Profile(path.stem, raw.get("description", ""), dict(raw.get("parameters") or {}), nb_params,
+                   int(raw.get("cell_timeout_s", 1800)))
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}``; values are read as YAML literals."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise NbUtilsError(f"bad parameter {item!r}", "write -p name=value, e.g. -p train_samples=8000")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def select(notebooks: list[NotebookInfo], only: str | None) -> list[NotebookInfo]:
+    """Pick notebooks by number (``"10,20"``); unknown numbers are an error."""
+    if not only:
+        return notebooks
+    wanted = [w.strip().zfill(2) for w in str(only).split(",") if w.strip()]
+    known = {nb.number: nb for nb in notebooks}
+    missing = [w for w in wanted if w not in known]
+    if missing:
+        raise NbUtilsError(f"no notebook numbered {', '.join(missing)}",
+                           f"use numbers from: {', '.join(known)} (e.g. --only 10,20)")
+    return [known[w] for w in sorted(set(wanted))]
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def _check_type(name: str, value: Any, spec: dict[str, Any], notebook: str) -> None:
+    expected = str(spec.get("inferred_type_name", "None"))
+    base = expected.split("[")[0]
+    if base in _TYPES:
+        ok = isinstance(value, _TYPES[base]) and not (base in ("int", "float") and isinstance(value, bool))
+        if not ok:
+            raise NbUtilsError(f"parameter {name}={value!r} is a {type(value).__name__}, but {notebook} declares "
+                               f"it as {expected}", f"pass a {expected} (e.g. -p {name}={spec.get('default')})")
+    elif base == "list" and not isinstance(value, list):
+        raise NbUtilsError(f"parameter {name}={value!r} should be a list ({notebook} declares {expected})",
+                           f"pass a YAML list, e.g. -p {name}='{spec.get('default')}'")
+
+
+def _absolutize(value: Any, cwd: Path) -> Any:
+    """Relative paths that exist from the caller's folder become absolute (notebooks run elsewhere)."""
+    if isinstance(value, str) and value and not value.startswith("random:"):
+        candidate = cwd / value
+        if not Path(value).is_absolute() and ("/" in value or value.startswith(".")) and candidate.exists():
+            return str(candidate.resolve())
+    return value
+
+
+def plan(selected: list[NotebookInfo], all_notebooks: list[NotebookInfo], profile: Profile,
+         overrides: dict[str, Any], cwd: Path) -> dict[str, dict[str, Any]]:
+    """Parameters for each selected notebook; raises before anything runs if one is wrong."""
+    declared_all = {p for nb in all_notebooks for p in nb.parameters}
+    declared_sel = {p for nb in selected for p in nb.parameters}
+    bad_profile = sorted(set(profile.parameters) - declared_all)
+    if bad_profile:
+        raise NbUtilsError(f"profile {profile.name!r} sets {bad_profile}, which no notebook declares",
+                           "fix the profile's parameter names")
+    unknown = sorted(set(overrides) - declared_sel)
+    if unknown:
+        names = ", ".join(sorted(declared_sel - set(ALWAYS)))
+        raise NbUtilsError(f"no selected notebook declares parameter(s) {unknown}",
+                           f"check the spelling; the selected notebooks declare: {names}")
+    per_nb: dict[str, dict[str, Any]] = {}
+    for nb in selected:
+        extra = profile.notebook_parameters.get(nb.number, {})
+        bad = sorted(set(extra) - set(nb.parameters))
+        if bad:
+            raise NbUtilsError(f"profile {profile.name!r} sets {bad} for {nb.name}, which does not declare them",
+                               "fix the profile's notebook_parameters")
+        merged = {k: v for k, v in profile.parameters.items() if k in nb.parameters}
+        merged.update(extra)
+        merged.update({k: v for k, v in overrides.items() if k in nb.parameters})
+        for k, v in merged.items():
+            _check_type(k, v, nb.parameters[k], nb.name)
+        per_nb[nb.number] = {k: _absolutize(v, cwd) for k, v in merged.items()}
+    return per_nb
+
+
+@dataclass
+class NotebookOutcome:
+    """How one notebook's execution went."""
+
+    name: str
+    output: Path
+    seconds: float
+    ok: bool
+    error: str = ""
+
+
+def run_suite(profile_name: str = "default", only: str | None = None, overrides: Sequence[str] = (),
+              run_id: str | None = None, progress: bool = True) -> tuple[Path, list[NotebookOutcome]]:
+    """Execute the selected notebooks in order into a new run folder; returns it and the outcomes.
+
+    Raises:
+        NbUtilsError: bad profile, notebook number or parameter (before any notebook runs).
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+    from tqdm.auto import tqdm
+
+    profile = load_profile(profile_name)
+    notebooks = discover()
+    selected = select(notebooks, only)
+    params = plan(selected, notebooks, profile, parse_overrides(overrides), Path.cwd())
+    run_dir = runs_dir() / (run_id or new_run_id(profile.name))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    db = runs_dir() / "results.sqlite"
+    write_json(run_dir / "run.json", {"profile": profile.name, "only": only, "overrides": list(overrides),
+                                      "parameters": params, "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    outcomes: list[NotebookOutcome] = []
+    bar = tqdm(total=len(selected), desc="suite", unit="notebook", disable=not progress, file=sys.stdout)
+    suite_start = time.perf_counter()
+    for i, nb in enumerate(selected, 1):
+        out = run_dir / nb.path.name
+        nb_params = {**params[nb.number], "run_dir": str(run_dir), "results_db": str(db)}
+        bar.set_postfix_str(f"{nb.name} (elapsed {time.perf_counter() - suite_start:.0f} s)")
+        print(f"[{i}/{len(selected)}] {nb.name} ...", flush=True)
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(str(nb.path), str(out), parameters=nb_params, kernel_name="python3",
+                                       cwd=str(Path.cwd()), progress_bar=False,
+                                       execution_timeout=profile.cell_timeout_s)
+        except PapermillExecutionError as exc:
+            seconds = time.perf_counter() - start
+            msg = (f"notebook {nb.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
+                   f"{exc.ename}: {exc.evalue}")
+            outcomes.append(NotebookOutcome(nb.name, out, seconds, False, msg))
+            print(f"FAILED  {msg}\n  partially executed notebook kept at {out}", flush=True)
+            break
+        except Exception as exc:  # noqa: BLE001 - kernel death, timeouts: still report and stop
+            seconds = time.perf_counter() - start
+            msg = f"notebook {nb.name} did not finish: {type(exc).__name__}: {exc}"
+            outcomes.append(NotebookOutcome(nb.name, out, seconds, False, msg))
+            print(f"FAILED  {msg}\n  partially executed notebook kept at {out}", flush=True)
+            break
+        seconds = time.perf_counter() - start
+        outcomes.append(NotebookOutcome(nb.name, out, seconds, True))
+        print(f"[{i}/{len(selected)}] {nb.name} done in {seconds:.1f} s", flush=True)
+        bar.update(1)
+    bar.close()
+    write_summary(run_dir, outcomes, profile, db)
+    return run_dir, outcomes
+
+
+def write_summary(run_dir: Path, outcomes: list[NotebookOutcome], profile: Profile, db: Path) -> Path:
+    """Render each executed notebook to HTML and write ``summary.html`` with the headline figures."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from nbutils.report import headline_tables
+
+    html_dir = run_dir / "html"
+    html_dir.mkdir(exist_ok=True)
+    exporter = HTMLExporter()
+    rows = []
+    for o in outcomes:
+        link = ""
+        if o.output.exists():
+            body, _ = exporter.from_notebook_node(nbformat.read(o.output, as_version=4))
+            target = html_dir / f"{o.name}.html"
+            target.write_text(body, encoding="utf-8")
+            link = f'<a href="html/{target.name}">{html.escape(o.name)}</a>'
+        status = "ok" if o.ok else f"FAILED: {html.escape(o.error)}"
+        rows.append(f"<tr><td>{link or html.escape(o.name)}</td><td>{o.seconds:.1f}</td><td>{status}</td></tr>")
+    try:
+        tables = headline_tables(db, run_dir.name)
+    except NbUtilsError as exc:
+        tables = {"No figures": f"<p>{html.escape(str(exc))}</p>"}
+    sections = "\n".join(f"<h2>{html.escape(t)}</h2>\n{body}" for t, body in tables.items())
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Run {html.escape(run_dir.name)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}</style>
+</head><body><h1>INT8 suite run {html.escape(run_dir.name)}</h1>
+<p>Profile <b>{html.escape(profile.name)}</b>: {html.escape(profile.description)}. Results database: {html.escape(str(db))}.</p>
+<h2>Notebooks</h2><table><tr><th>notebook</th><th>seconds</th><th>status</th></tr>{''.join(rows)}</table>
+{sections}
+</body></html>"""
+    dest = run_dir / "summary.html"
+    tmp = dest.with_suffix(".html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, dest)
+    write_json(run_dir / "outcomes.json", [{"name": o.name, "seconds": o.seconds, "ok": o.ok, "error": o.error}
+                                           for o in outcomes])
+    return dest
+
+
+def describe_parameters() -> str:
+    """Every notebook's parameters with their help comments (for ``nbutils run --list``)."""
+    lines = []
+    for nb in discover():
+        lines.append(f"{nb.name}:")
+        for name, spec in nb.parameters.items():
+            lines.append(f"  {name}: {spec.get('inferred_type_name')} = {spec.get('default')}  # {spec.get('help')}")
+    return "\n".join(lines)
+
+

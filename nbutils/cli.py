@@ -7,6 +7,7 @@ database, one row per measured figure; ``params`` lists every notebook's paramet
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -17,7 +18,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m nbutils", description="Transformer INT8 quantization suite")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="execute the notebook suite with papermill")
-    r.add_argument("--profile", default="default", help="profile name (nbutils/profiles/*.yaml) or a YAML path")
+    r.add_argument("--profile", default=os.environ.get("NBUTILS_DEFAULT_PROFILE", "default"),
+                   help="profile name (nbutils/profiles/*.yaml) or a YAML path; default $NBUTILS_DEFAULT_PROFILE or default")
     r.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 10,20")
     r.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
                    help="override a parameter (repeatable); goes to every selected notebook declaring it")

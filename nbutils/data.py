@@ -144,11 +144,12 @@ def _load_folder(folder: Path, *, source: str) -> TaskData:
 
 def _classification(train: Dataset, validation: Dataset, *, source: str,
                     files: dict[str, Path | None] | None = None) -> TaskData:
-    text_col = next((c for c in TEXT_COLUMNS if c in train.column_names), None)
+    renamed = {}
     for split_name, split in (("train", train), ("validation", validation)):
         where = files[split_name] if files else f"the {split_name} split"
+        text_col = next((c for c in TEXT_COLUMNS if c in split.column_names), None)
         missing = []
-        if text_col is None or text_col not in split.column_names:
+        if text_col is None:
             missing.append("a text column ('sentence' or 'text')")
         if "label" not in split.column_names:
             missing.append("a 'label' column")
@@ -156,7 +157,9 @@ def _classification(train: Dataset, validation: Dataset, *, source: str,
             raise NbUtilsError(
                 f"{where} lacks {' and '.join(missing)}; its columns are {split.column_names}",
                 "rename the columns to 'sentence' and 'label' (GLUE layout: sentence<TAB>label, header row first)")
-    assert text_col is not None
+        assert text_col is not None
+        renamed[split_name] = split if text_col == "sentence" else split.rename_column(text_col, "sentence")
+    train, validation = renamed["train"], renamed["validation"]
     labels: dict[str, set[object]] = {}
     for split_name, split in (("train", train), ("validation", validation)):
         values = set(split["label"])
@@ -173,8 +176,6 @@ def _classification(train: Dataset, validation: Dataset, *, source: str,
     if not labels["validation"] <= labels["train"]:
         raise NbUtilsError(f"validation labels {sorted(labels['validation'] - labels['train'])} never occur in train",
                            "check that train and validation use the same label numbering")
-    if text_col != "sentence":
-        train, validation = (d.rename_column(text_col, "sentence") for d in (train, validation))
     names = ("negative", "positive") if classes == [0, 1] else tuple(f"class_{i}" for i in range(max(classes) + 1))
     return TaskData("classification", source, train, validation, "sentence", names)
 

@@ -106,9 +106,15 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise NbUtilsError(f"bad parameter {item!r}", "write -p name=value, e.g. -p train_samples=8000")
         try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+            parsed = yaml.safe_load(value) if value.strip() else ""
         except yaml.YAMLError:
-            out[key.strip()] = value
+            parsed = value
+        if isinstance(parsed, str):  # YAML 1.1 reads "1e-4" as a string
+            try:
+                parsed = float(parsed) if any(c in parsed for c in ".eE") else parsed
+            except ValueError:
+                pass
+        out[key.strip()] = parsed
     return out
 
 

@@ -1,0 +1,31 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _runs_dir(tmp_path, monkeypatch):
+    """Every test writes run folders and databases under its own tmp dir."""
+    if "NBUTILS_RUNS_DIR" not in os.environ or not os.environ.get("NBUTILS_KEEP_RUNS"):
+        monkeypatch.setenv("NBUTILS_RUNS_DIR", str(tmp_path / "runs"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def sst2_dir():
+    path = SHARED / "sst2"
+    if not path.is_dir():
+        pytest.skip("../shared/data/sst2 is not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def squad_file():
+    path = SHARED / "squad-v1.1" / "dev-v1.1.json"
+    if not path.is_file():
+        pytest.skip("../shared/data/squad-v1.1 is not present")
+    return path

@@ -129,6 +129,7 @@ class EvalResult:
 
     metrics: dict[str, float]
     predictions: list[Any]
+    outputs: np.ndarray | None = None  # raw logits (classification) or start logits (QA), for SQNR
 
 
 def evaluate(predict: Predictor, data: TaskData, encoded: Encoded, *,
@@ -151,6 +152,7 @@ def evaluate(predict: Predictor, data: TaskData, encoded: Encoded, *,
         preds = logits.argmax(-1).tolist()
         labels = np.concatenate([b["labels"] for b in encoded.batches])
         metrics = {"accuracy": accuracy(preds, labels)}
+        raw = logits
     else:
         start = np.concatenate([np.asarray(o[0]) for o in outputs])
         end = np.concatenate([np.asarray(o[1]) for o in outputs])
@@ -160,9 +162,10 @@ def evaluate(predict: Predictor, data: TaskData, encoded: Encoded, *,
         preds = [texts.get(i, "") for i in range(n_examples)]
         golds = {str(i): ex["answers"]["text"] or [""] for i, ex in enumerate(ds)}
         metrics = squad_scores({str(i): p for i, p in enumerate(preds)}, golds)
+        raw = start
     if reference is not None:
         metrics["agreement"] = agreement(np.asarray(preds, dtype=object), np.asarray(reference, dtype=object))
-    return EvalResult(metrics, preds)
+    return EvalResult(metrics, preds, raw)
 
 
 def qa_answers(ds: Any, features: dict[str, list[Any]], start_logits: np.ndarray, end_logits: np.ndarray,

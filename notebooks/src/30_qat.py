@@ -1,0 +1,128 @@
+# %% [markdown]
+# # 30 · Quantization-aware training (QAT), with and without distillation
+#
+# **What you will do:** start from the best PTQ model of notebook 20 and fine-tune it *with* fake quantization in the
+# forward pass (ModelOpt's straight-through estimator passes gradients through the rounding), once with the task
+# loss and once with logit distillation from the FP32 model; then compare FP32, PTQ, QAT and QAT+KD.
+#
+# **What you will learn:** how a few hundred steps at a small learning rate let the weights adapt to INT8 rounding, and
+# why distillation from the FP32 teacher helps when labelled data is scarce.
+#
+# **What you need:** notebook 20's best PTQ checkpoint (built here if missing).
+
+# %% tags=["parameters"]
+model: str = "default"  # model spec, as in notebook 10
+data: str = "embedded"  # data spec, as in notebook 10
+train_samples: int = 0  # training examples (baseline and QAT; 0 means all)
+eval_samples: int = 0  # validation examples to evaluate (0 means all)
+epochs: float = 3.0  # baseline fine-tuning epochs (only used if the baseline must be trained here)
+lr: float = 0.0001  # baseline learning rate
+batch_size: int = 32  # batch size (baseline and QAT)
+max_length: int = 64  # maximum tokens per sequence
+seed: int = 0  # random seed
+calib_samples: int = 512  # calibration sentences if the PTQ model must be built here
+qat_epochs: float = 1.0  # QAT epochs over the training set
+qat_lr: float = 0.00002  # QAT peak learning rate (cosine schedule after 10% warm-up)
+kd: bool = True  # also run QAT with logit distillation from the FP32 model
+kd_temperature: float = 2.0  # distillation temperature
+kd_weight: float = 0.5  # weight of the distillation term (1 - weight goes to the task loss)
+eval_every: int = 0  # evaluate on validation every N steps for the curves (0: about 8 points per run)
+smoke: bool = False  # CI mode: tiny data, a handful of QAT steps
+run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
+results_db: str = ""  # results database (empty: runs/results.sqlite)
+
+# %%
+import copy
+
+import pandas as pd
+
+from nbutils import plots, quant
+from nbutils.baseline import BaselineConfig, ensure_baseline
+from nbutils.models import fine_tune, torch_predictor
+from nbutils.notebook import start
+from nbutils.results import Measurement
+from nbutils.tasks import encode, evaluate
+
+run = start("30_qat", run_dir, results_db)
+cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
+                                 epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
+                                 smoke=smoke)
+n_epochs = min(qat_epochs, 0.25) if smoke else qat_epochs
+
+# %% [markdown]
+# ## Step 1: load FP32 and the best PTQ model
+
+# %%
+base = ensure_baseline(cfg, run.run_dir)
+fp32 = base.result
+ptq_path = quant.ptq_dir(run.run_dir, cfg.key())
+if not (ptq_path / "quantizers.pt").is_file():
+    print("No PTQ model in the run folder: calibrating with percentile-99.99 now (notebook 20 compares all methods).")
+    calib = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, batch_size=32,
+                   limit=min(calib_samples, 32) if smoke else calib_samples).batches
+    qm, _ = quant.quantize_ptq(base.model, calib, quant.Recipe("percentile-99.99"))
+    quant.save_quantized(qm, base.tokenizer, ptq_path, {"placement": "trt-bert", "recipe": "ptq-percentile-99.99",
+                                                        "task": base.data.task})
+meta = pd.read_json(ptq_path / "nbutils.json", typ="series")
+ptq_recipe = meta["recipe"]
+ptq_model = quant.load_quantized(ptq_path, task=base.data.task, num_labels=max(base.data.num_labels, 2))
+ptq = evaluate(torch_predictor(ptq_model), base.data, base.validation, reference=fp32.predictions)
+print(f"FP32 {fp32.metrics}\n{ptq_recipe} {ptq.metrics}")
+
+# %% [markdown]
+# ## Step 2: fine-tune with fake quantization (QAT), then with distillation (QAT+KD)
+# The quantizer ranges stay fixed (from calibration); the weights learn to live with INT8 rounding.
+
+# %%
+train = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, batch_size=cfg.batch_size,
+               shuffle=True, seed=cfg.seed + 1).batches
+steps = max(1, int(len(train) * n_epochs))
+every = eval_every or max(1, steps // 8)
+main = "accuracy" if base.data.task == "classification" else "f1"
+variants = {"qat": None}
+if kd:
+    variants["qat-kd"] = quant.KDConfig(kd_temperature, kd_weight)
+results, histories, times = {}, {}, {}
+for name, kd_cfg in variants.items():
+    student = copy.deepcopy(ptq_model)
+    loss_fn = quant.distillation_loss(base.model, kd_cfg) if kd_cfg else None
+
+    def score(m=student):
+        return evaluate(torch_predictor(m), base.data, base.validation).metrics[main]
+
+    out = fine_tune(student, train, epochs=n_epochs, lr=qat_lr, schedule="cosine", loss_fn=loss_fn, desc=name,
+                    eval_every=every, eval_fn=score)
+    results[name] = evaluate(torch_predictor(student), base.data, base.validation, reference=fp32.predictions)
+    histories[name], times[name] = out.history, out.train_s
+    quant.save_quantized(student, base.tokenizer, quant.qat_dir(run.run_dir, cfg.key(), kd_cfg is not None),
+                         {"placement": "trt-bert", "recipe": name, "from": ptq_recipe, "task": base.data.task,
+                          "qat": quant.QATConfig(n_epochs, qat_lr, 0.1, kd_cfg).as_meta()})
+    print(f"{name}: {results[name].metrics} in {out.train_s:.1f} s")
+
+# %%
+plots.training_curves(histories, title="QAT loss and validation score")
+
+# %% [markdown]
+# ## Step 3: the final comparison
+
+# %%
+rows = [quant.score_row("fp32", fp32, fp32), quant.score_row(ptq_recipe, ptq, fp32)]
+for name, res in results.items():
+    row = quant.score_row(name, res, fp32)
+    row["train_s"] = round(times[name], 1)
+    rows.append(row)
+final = pd.DataFrame(rows)
+measurements = quant.rows_to_measurements(rows, seq=cfg.max_length)
+print(f"recorded {run.record(measurements, model=base.model_name, task=base.data.task, data=base.data.describe())} figures")
+final
+
+# %% [markdown]
+# ## Summary
+# * QAT starts from calibrated ranges and adapts the weights to INT8 rounding in a fraction of an epoch.
+# * Distillation lets the FP32 model teach the INT8 student its full output distribution, not just the label.
+# * Both checkpoints are in the run folder (`checkpoints/qat-*`, `checkpoints/qat-kd-*`) for ONNX export in notebook 40.
+#
+# ## Exercises
+# 1. Raise `qat_lr` to `1e-4`: what happens to the curve in the first steps, and why is QAT's learning rate small?
+# 2. Set `kd_weight=1.0` (distillation only, no labels). How close does it get?
+# 3. Compare `kd_temperature=1` and `kd_temperature=4`: which softens the teacher enough to help?

@@ -28,7 +28,7 @@ class BaselineConfig:
     data: str = "embedded"
     train_samples: int = 0
     eval_samples: int = 0
-    epochs: float = 3.0
+    epochs: float = 2.0
     lr: float = 1e-4
     batch_size: int = 32
     max_length: int = 64
@@ -51,7 +51,9 @@ class BaselineConfig:
 
     def key(self) -> str:
         """Short hash of the settings: the checkpoint folder's suffix."""
-        blob = json.dumps(asdict(self), sort_keys=True)
+        fields = asdict(self)
+        fields.update(epochs=float(self.epochs), lr=float(self.lr))  # 2 and 2.0 are the same setting
+        blob = json.dumps(fields, sort_keys=True)
         return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
     def checkpoint_dir(self, run_dir: Path) -> Path:

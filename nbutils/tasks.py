@@ -91,7 +91,7 @@ def encode(data: TaskData, split: str, tokenizer: Any, *, max_length: int, batch
 def _encode_qa(ds: Any, tokenizer: Any, *, max_length: int, batch_size: int, shuffle: bool, seed: int,
                doc_stride: int, training: bool) -> Encoded:
     stride = min(doc_stride, max_length // 2)
-    enc = tokenizer([q.lstrip() for q in ds["question"]], ds["context"], truncation="only_second",
+    enc = tokenizer([q.lstrip() for q in ds["question"]], list(ds["context"]), truncation="only_second",
                     max_length=max_length, stride=stride, return_overflowing_tokens=True,
                     return_offsets_mapping=True, padding="max_length", return_tensors="np")
     sample_map = enc["overflow_to_sample_mapping"]

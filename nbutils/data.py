@@ -75,6 +75,7 @@ def load_task_data(spec: str = EMBEDDED, *, train_samples: int = 0, eval_samples
 
     Raises:
         NbUtilsError: the spec names nothing loadable, or the files lack the expected columns.
+
     """
     if train_samples < 0 or eval_samples < 0:
         raise NbUtilsError(f"negative sample counts (train_samples={train_samples}, eval_samples={eval_samples})",

@@ -97,7 +97,7 @@ def hardware() -> dict[str, object]:
 
 
 def torch_cuda_status() -> Capability:
-    """Is PyTorch's CUDA usable?"""
+    """Report whether PyTorch's CUDA is usable."""
     try:
         import torch
     except ImportError:
@@ -153,7 +153,7 @@ def tensorrt_status() -> Capability:
 
 
 def modelopt_status() -> Capability:
-    """Is NVIDIA ModelOpt's PyTorch quantization importable (and is its CUDA extension needed)?"""
+    """Report whether NVIDIA ModelOpt's PyTorch quantization imports, and where it runs."""
     try:
         importlib.import_module("modelopt.torch.quantization")
     except Exception as exc:  # noqa: BLE001

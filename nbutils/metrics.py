@@ -63,6 +63,7 @@ def squad_scores(predictions: Mapping[str, str], answers: Mapping[str, Sequence[
     Args:
         predictions: question id -> predicted answer text.
         answers: question id -> the gold answer texts.
+
     """
     if not answers:
         raise ValueError("squad_scores needs at least one question")

@@ -120,6 +120,7 @@ def load_model(spec: str = DEFAULT_MODEL, *, task: str = "classification", num_l
         attn_implementation: ``"sdpa"`` (default in transformers) or ``"eager"`` (needed for
             ONNX Runtime's attention fusion at export time).
         seed: seed for randomly initialised weights (heads and ``random:`` models).
+
     """
     import torch
     from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoModelForSequenceClassification
@@ -198,6 +199,7 @@ def fine_tune(model: torch.nn.Module, batches: list[dict[str, np.ndarray]], *, e
         max_grad_norm: gradient clipping.
         eval_every: call ``eval_fn`` every this many steps (0 = never) and log its value as ``eval``.
         eval_fn: returns a score to log (e.g. validation accuracy).
+
     """
     import torch
     from tqdm.auto import tqdm

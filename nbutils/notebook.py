@@ -15,6 +15,7 @@ def start(notebook: str, run_dir: str = "", results_db: str = "") -> NotebookRun
         notebook: the notebook's name, e.g. ``"20_ptq"`` (stored with every figure).
         run_dir: the ``run_dir`` parameter ('' = ``runs/standalone``).
         results_db: the ``results_db`` parameter ('' = ``runs/results.sqlite``).
+
     """
     import plotly.io as pio
 

@@ -34,7 +34,7 @@ def histogram_with_ranges(edges: Sequence[float], counts: Sequence[float], range
     """A calibration histogram (log counts) with each method's chosen clipping range as a line."""
     import plotly.graph_objects as go
 
-    centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=False)]
     fig = go.Figure(go.Bar(x=centers, y=[max(c, 0.5) for c in counts], name="|activation| count",
                            marker_color="#9bb"))
     top = max(counts) if len(counts) else 1

@@ -63,6 +63,7 @@ class Placement:
         residual_inputs: quantize LayerNorm inputs (the residual sums).
         keep_float: name regexes kept in floating point (embeddings and head by default).
         only: if set, only quantizers whose layer name matches one of these regexes stay on.
+
     """
 
     per_channel_weights: bool = True

@@ -1,5 +1,4 @@
-"""Tables built from the results database: the accuracy table, the latency table in the layout of
-TensorRT's BERT demo, and the headline figures on ``summary.html``.
+"""Tables built from the results database (accuracy, TensorRT-demo latency layout, headlines).
 
 Everything here reads the database; nothing measures. Notebooks 60 and 70, the summary page and
 the dashboard share these functions so a figure is shown the same way everywhere.

@@ -171,6 +171,7 @@ def read_results(run: str | None = "latest", db: str | Path | None = None, *,
         run: ``"latest"`` (the newest run id), a run id, or ``None`` for every run.
         db: database path; defaults to ``runs/results.sqlite``.
         all_columns: include provenance columns (versions, hardware, extra, data, created_at).
+
     """
     import pandas as pd
 

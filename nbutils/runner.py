@@ -1,5 +1,6 @@
-"""The suite runner: profiles + ``-p`` overrides in, executed notebooks, ``summary.html`` and
-database rows out (``python -m nbutils run``).
+"""The suite runner behind ``python -m nbutils run``.
+
+Profiles and ``-p`` overrides go in; executed notebooks, ``summary.html`` and database rows come out.
 
 * Notebooks are ``notebooks/NN_topic.ipynb``, run in ``NN`` order; ``--only 10,20`` selects.
 * A profile is ``nbutils/profiles/<name>.yaml``: ``parameters`` for every notebook that declares
@@ -13,7 +14,6 @@ database rows out (``python -m nbutils run``).
 from __future__ import annotations
 
 import html
-
 import os
 import sys
 import time
@@ -203,6 +203,7 @@ def run_suite(profile_name: str = "default", only: str | None = None, overrides:
 
     Raises:
         NbUtilsError: bad profile, notebook number or parameter (before any notebook runs).
+
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError

@@ -66,6 +66,7 @@ def encode(data: TaskData, split: str, tokenizer: Any, *, max_length: int, batch
         doc_stride: QA only, token overlap between windows of one context.
         pad_to_max: pad every batch to ``max_length`` (fixed shapes, e.g. for calibration or timing);
             otherwise each batch is padded to its longest sequence.
+
     """
     if batch_size <= 0 or max_length <= 0:
         raise ValueError(f"batch_size and max_length must be positive (got {batch_size}, {max_length})")
@@ -102,7 +103,7 @@ def _encode_qa(ds: Any, tokenizer: Any, *, max_length: int, batch_size: int, shu
     context_offsets: list[list[tuple[int, int] | None]] = []
     for i in range(n):
         seq_ids = enc.sequence_ids(i)
-        context_offsets.append([tuple(o) if s == 1 else None for o, s in zip(offsets[i].tolist(), seq_ids)])
+        context_offsets.append([tuple(o) if s == 1 else None for o, s in zip(offsets[i].tolist(), seq_ids, strict=False)])
         answers = ds[int(sample_map[i])]["answers"] if training else None
         if answers and answers["answer_start"]:
             a_start = answers["answer_start"][0]
@@ -143,6 +144,7 @@ def evaluate(predict: Predictor, data: TaskData, encoded: Encoded, *,
         reference: another run's ``predictions`` (e.g. FP32's): adds the ``agreement`` metric.
         progress: show a progress bar.
         desc: progress bar label.
+
     """
     from tqdm.auto import tqdm
 

@@ -1,8 +1,9 @@
-"""Latency measurement the way TensorRT's BERT demo reports it: warm-up, many timed calls,
-mean / p50 / p95 / p99 and throughput.
+"""Latency measurement the way TensorRT's BERT demo reports it.
+
+Warm-up, many timed calls, then mean / p50 / p95 / p99 and throughput.
 
 GPU callers pass ``sync`` (e.g. ``torch.cuda.synchronize``) so each call is timed to completion;
-engines that own CUDA events can instead return their own per-call times via ``timer``.
+engines that own CUDA events time themselves and summarise with ``LatencyStats.from_samples``.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def time_callable(fn: Callable[[], Any], *, batch: int, warmup: int = 10, iterat
         iterations: timed calls.
         sync: called after ``fn`` inside the timed region (GPU synchronisation).
         max_seconds: stop early once this much timed wall time has passed (at least 5 calls).
+
     """
     if iterations <= 0 or warmup < 0 or batch <= 0:
         raise ValueError(f"iterations and batch must be positive, warmup >= 0 (got {iterations}, {batch}, {warmup})")

@@ -22,7 +22,7 @@ def convert(src: Path) -> nbformat.NotebookNode:
     nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
                    "language_info": {"name": "python"}}
     chunks = re.split(r"^# %%(.*)$", src.read_text(encoding="utf-8"), flags=re.M)
-    for header, body in zip(chunks[1::2], chunks[2::2]):
+    for header, body in zip(chunks[1::2], chunks[2::2], strict=False):
         body = body.strip("\n")
         if "[markdown]" in header:
             text = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.splitlines())

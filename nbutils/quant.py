@@ -508,3 +508,55 @@ def rows_to_measurements(rows: Iterable[dict[str, Any]], *, engine: str = "torch
             if metric in row and row[metric] is not None and math.isfinite(float(row[metric])):
                 out.append(Measurement(metric, float(row[metric]), row["recipe"], engine, prec, None, seq, extra))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Run-folder helpers shared by notebooks 30 and 40 (each builds what it lacks when run alone).
+
+
+def ensure_ptq(base: Any, run_dir: Path, *, calib_samples: int, calibrator: str = "percentile-99.99") -> tuple[Any, str]:
+    """The best PTQ model saved by notebook 20, or a fresh one calibrated with ``calibrator``.
+
+    Returns the quantized model and its recipe name.
+    """
+    from nbutils.tasks import encode
+
+    path = ptq_dir(run_dir, base.config.key())
+    if not (path / "quantizers.pt").is_file():
+        print(f"No PTQ model in the run folder: calibrating with {calibrator} now (notebook 20 compares all methods).")
+        calib = encode(base.data, "train", base.tokenizer, max_length=base.config.max_length, batch_size=32,
+                       limit=calib_samples).batches
+        qm, _ = quantize_ptq(base.model, calib, Recipe(calibrator))
+        save_quantized(qm, base.tokenizer, path, {"placement": "trt-bert", "recipe": f"ptq-{calibrator}",
+                                                  "task": base.data.task})
+    meta = read_json(path / "nbutils.json")
+    model = load_quantized(path, task=base.data.task, num_labels=max(base.data.num_labels, 2))
+    return model, str(meta["recipe"])
+
+
+def run_qat(base: Any, ptq_model: Any, run_dir: Path, *, epochs: float, lr: float, kd: KDConfig | None,
+            from_recipe: str, eval_every: int = 0, progress: bool = True) -> tuple[Any, Any]:
+    """Fine-tune a copy of ``ptq_model`` with fake quantization (and KD if given); save it to the run folder.
+
+    Returns ``(model, TrainResult)``. The quantizer ranges stay at their calibrated values.
+    """
+    from nbutils.models import fine_tune, torch_predictor
+    from nbutils.tasks import encode, evaluate
+
+    cfg = base.config
+    train = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, batch_size=cfg.batch_size,
+                   shuffle=True, seed=cfg.seed + 1).batches
+    main = "accuracy" if base.data.task == "classification" else "f1"
+    student = copy.deepcopy(ptq_model)
+    steps = max(1, int(len(train) * epochs))
+
+    def score() -> float:
+        return evaluate(torch_predictor(student), base.data, base.validation).metrics[main]
+
+    out = fine_tune(student, train, epochs=epochs, lr=lr, schedule="cosine", progress=progress,
+                    loss_fn=distillation_loss(base.model, kd) if kd else None, desc="qat-kd" if kd else "qat",
+                    eval_every=eval_every or max(1, steps // 8), eval_fn=score)
+    save_quantized(student, base.tokenizer, qat_dir(run_dir, cfg.key(), kd is not None),
+                   {"placement": "trt-bert", "recipe": "qat-kd" if kd else "qat", "from": from_recipe,
+                    "task": base.data.task, "qat": QATConfig(epochs, lr, 0.1, kd).as_meta(), "train_s": out.train_s})
+    return student, out

@@ -32,16 +32,13 @@ run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
 results_db: str = ""  # results database (empty: runs/results.sqlite)
 
 # %%
-import copy
-
 import pandas as pd
 
 from nbutils import plots, quant
 from nbutils.baseline import BaselineConfig, ensure_baseline
-from nbutils.models import fine_tune, torch_predictor
+from nbutils.models import torch_predictor
 from nbutils.notebook import start
-from nbutils.results import Measurement
-from nbutils.tasks import encode, evaluate
+from nbutils.tasks import evaluate
 
 run = start("30_qat", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
@@ -55,17 +52,7 @@ n_epochs = min(qat_epochs, 0.25) if smoke else qat_epochs
 # %%
 base = ensure_baseline(cfg, run.run_dir)
 fp32 = base.result
-ptq_path = quant.ptq_dir(run.run_dir, cfg.key())
-if not (ptq_path / "quantizers.pt").is_file():
-    print("No PTQ model in the run folder: calibrating with percentile-99.99 now (notebook 20 compares all methods).")
-    calib = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, batch_size=32,
-                   limit=min(calib_samples, 32) if smoke else calib_samples).batches
-    qm, _ = quant.quantize_ptq(base.model, calib, quant.Recipe("percentile-99.99"))
-    quant.save_quantized(qm, base.tokenizer, ptq_path, {"placement": "trt-bert", "recipe": "ptq-percentile-99.99",
-                                                        "task": base.data.task})
-meta = pd.read_json(ptq_path / "nbutils.json", typ="series")
-ptq_recipe = meta["recipe"]
-ptq_model = quant.load_quantized(ptq_path, task=base.data.task, num_labels=max(base.data.num_labels, 2))
+ptq_model, ptq_recipe = quant.ensure_ptq(base, run.run_dir, calib_samples=min(calib_samples, 32) if smoke else calib_samples)
 ptq = evaluate(torch_predictor(ptq_model), base.data, base.validation, reference=fp32.predictions)
 print(f"FP32 {fp32.metrics}\n{ptq_recipe} {ptq.metrics}")
 
@@ -74,29 +61,16 @@ print(f"FP32 {fp32.metrics}\n{ptq_recipe} {ptq.metrics}")
 # The quantizer ranges stay fixed (from calibration); the weights learn to live with INT8 rounding.
 
 # %%
-train = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, batch_size=cfg.batch_size,
-               shuffle=True, seed=cfg.seed + 1).batches
-steps = max(1, int(len(train) * n_epochs))
-every = eval_every or max(1, steps // 8)
 main = "accuracy" if base.data.task == "classification" else "f1"
 variants = {"qat": None}
 if kd:
     variants["qat-kd"] = quant.KDConfig(kd_temperature, kd_weight)
 results, histories, times = {}, {}, {}
 for name, kd_cfg in variants.items():
-    student = copy.deepcopy(ptq_model)
-    loss_fn = quant.distillation_loss(base.model, kd_cfg) if kd_cfg else None
-
-    def score(m=student):
-        return evaluate(torch_predictor(m), base.data, base.validation).metrics[main]
-
-    out = fine_tune(student, train, epochs=n_epochs, lr=qat_lr, schedule="cosine", loss_fn=loss_fn, desc=name,
-                    eval_every=every, eval_fn=score)
+    student, out = quant.run_qat(base, ptq_model, run.run_dir, epochs=n_epochs, lr=qat_lr, kd=kd_cfg,
+                                 from_recipe=ptq_recipe, eval_every=eval_every)
     results[name] = evaluate(torch_predictor(student), base.data, base.validation, reference=fp32.predictions)
     histories[name], times[name] = out.history, out.train_s
-    quant.save_quantized(student, base.tokenizer, quant.qat_dir(run.run_dir, cfg.key(), kd_cfg is not None),
-                         {"placement": "trt-bert", "recipe": name, "from": ptq_recipe, "task": base.data.task,
-                          "qat": quant.QATConfig(n_epochs, qat_lr, 0.1, kd_cfg).as_meta()})
     print(f"{name}: {results[name].metrics} in {out.train_s:.1f} s")
 
 # %%

@@ -1,0 +1,233 @@
+# %% [markdown]
+# # 40 · Export to ONNX, ONNX Runtime quantization, and parity
+#
+# **What you will do:** turn every model variant into an ONNX file (FP32, FP16, INT8 Q/DQ from ModelOpt's PTQ and
+# QAT, and ONNX Runtime's own static and dynamic INT8 through Optimum), check each file, prove it computes what the
+# PyTorch model computed, and measure its accuracy through ONNX Runtime on the CPU.
+#
+# **What you will learn:** what a deployable INT8 BERT looks like (QuantizeLinear/DequantizeLinear pairs around every
+# MatMul), why the FP32 export goes through eager attention (so ONNX Runtime fuses Attention, SkipLayerNorm and
+# BiasGelu), and how to tell real integer kernels from fake quantization.
+#
+# **What you need:** notebooks 10-30 (anything missing is built here; QAT variants need notebook 30 or are trained
+# here briefly). CPU only; the CUDA/TensorRT rows say plainly when those providers are absent.
+
+# %% tags=["parameters"]
+model: str = "default"  # model spec, as in notebook 10
+data: str = "embedded"  # data spec, as in notebook 10
+train_samples: int = 0  # training examples used by the baseline (0 means all)
+eval_samples: int = 0  # validation examples to evaluate (0 means all)
+epochs: float = 2.0  # baseline fine-tuning epochs (only used if the baseline must be trained here)
+lr: float = 0.0001  # baseline learning rate
+batch_size: int = 32  # baseline batch size
+max_length: int = 64  # maximum tokens per sequence
+seed: int = 0  # random seed
+calib_samples: int = 512  # calibration sentences (training split) for ONNX Runtime static quantization
+opset: int = 17  # ONNX opset (17 or newer)
+ort_calibrators: list = ["minmax", "entropy", "percentile-99.99", "percentile-99.999"]  # ONNX Runtime static calibrators
+optimum_levels: list = ["O1", "O2", "O3"]  # Optimum ORTOptimizer levels to export (O4 needs a GPU)
+providers: list = ["cpu", "cuda", "tensorrt"]  # execution providers for the node-placement table
+qat_epochs: float = 0.5  # QAT epochs if notebook 30 has not produced the QAT models
+smoke: bool = False  # CI mode: tiny data, few calibration sentences, one ONNX Runtime calibrator
+run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
+results_db: str = ""  # results database (empty: runs/results.sqlite)
+
+# %%
+import time
+
+import pandas as pd
+
+from nbutils import env, export, quant, sessions
+from nbutils.baseline import BaselineConfig, ensure_baseline
+from nbutils.bench import synthetic_batch
+from nbutils.models import load_model, torch_predictor
+from nbutils.notebook import start
+from nbutils.results import Measurement
+from nbutils.tasks import encode, evaluate
+from nbutils.timing import time_callable
+
+run = start("40_export", run_dir, results_db)
+cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
+                                 epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
+                                 smoke=smoke)
+n_calib = min(calib_samples, 32) if smoke else calib_samples
+calibrators = ort_calibrators[:1] if smoke else ort_calibrators
+levels = optimum_levels[:1] if smoke else optimum_levels
+
+# %% [markdown]
+# ## Step 1: collect the PyTorch models
+
+# %%
+base = ensure_baseline(cfg, run.run_dir)
+fp32 = base.result
+ptq_model, ptq_recipe = quant.ensure_ptq(base, run.run_dir, calib_samples=n_calib)
+qat_models = {}
+for kd in (False, True):
+    path = quant.qat_dir(run.run_dir, cfg.key(), kd)
+    name = "qat-kd" if kd else "qat"
+    if (path / "quantizers.pt").is_file():
+        qat_models[name] = quant.load_quantized(path, task=base.data.task, num_labels=max(base.data.num_labels, 2))
+    else:
+        kd_cfg = quant.KDConfig() if kd else None
+        qat_models[name], _ = quant.run_qat(base, ptq_model, run.run_dir, epochs=0.05 if smoke else qat_epochs,
+                                            lr=2e-5, kd=kd_cfg, from_recipe=ptq_recipe)
+eager = load_model(str(base.path), task=base.data.task, num_labels=max(base.data.num_labels, 2),
+                   attn_implementation="eager")
+heads, hidden = eager.config.num_attention_heads, eager.config.hidden_size
+print(f"FP32 {fp32.metrics}; PTQ recipe {ptq_recipe}; QAT models: {list(qat_models)}")
+
+# %% [markdown]
+# ## Step 2: export FP32 (eager attention), fuse it, convert to FP16, and try Optimum's optimizer levels
+
+# %%
+task, src = base.data.task, str(base.path)
+variants = {}
+variants["fp32"] = export.export_torch(eager, export.variant_dir(run.run_dir, "fp32"), recipe="fp32", precision="fp32",
+                                       source=src, task=task, opset=opset, config_src=base.path)
+variants["fp32-fused"], fused = export.optimize_transformer(variants["fp32"], export.variant_dir(run.run_dir, "fp32-fused"),
+                                                            num_heads=heads, hidden_size=hidden, recipe="fp32-fused")
+variants["fp16"], _ = export.optimize_transformer(variants["fp32"], export.variant_dir(run.run_dir, "fp16"),
+                                                  num_heads=heads, hidden_size=hidden, recipe="fp16", fp16=True)
+for level in levels:
+    v = export.optimum_optimize(variants["fp32"], export.variant_dir(run.run_dir, f"fp32-{level.lower()}"), level)
+    variants[v.recipe] = v
+print("fused operators in the FP32 graph:", fused)
+
+# %% [markdown]
+# ## Step 3: export INT8 Q/DQ from ModelOpt (PTQ, QAT, QAT+KD)
+# ModelOpt's quantizers become QuantizeLinear/DequantizeLinear pairs: symmetric INT8, per-channel weights,
+# explicit quantization as TensorRT expects.
+
+# %%
+torch_sources = {"fp32": eager, "fp32-fused": eager, "fp16": eager, ptq_recipe: ptq_model, **qat_models}
+for name, qm in [(ptq_recipe, ptq_model), *qat_models.items()]:
+    variants[name] = export.export_torch(qm, export.variant_dir(run.run_dir, name), recipe=name, precision="int8",
+                                         source=src, task=task, opset=opset, config_src=base.path)
+
+# %% [markdown]
+# ## Step 4: ONNX Runtime's own INT8 routes (Optimum)
+# * **Dynamic INT8** (CPU): weights INT8 offline, activations quantized per call. We quantize both the plain export
+#   and the fused graph (the latter needs `DefaultTensorType`, handled in `export.ort_dynamic`) and keep the faster.
+# * **Static INT8 Q/DQ** with `AutoCalibrationConfig` (minmax, entropy, percentiles) and the `avx512_vnni` preset,
+#   plus the `tensorrt` preset (symmetric activations) with the best calibrator.
+
+# %%
+dyn_plain = export.ort_dynamic(variants["fp32"], export.variant_dir(run.run_dir, "ort-dynamic-plain"), recipe="ort-dynamic")
+dyn_fused = export.ort_dynamic(variants["fp32-fused"], export.variant_dir(run.run_dir, "ort-dynamic-fused"),
+                               recipe="ort-dynamic")
+feed = synthetic_batch(1, cfg.max_length)
+order = {}
+for label, v in (("quantize, then ONNX Runtime optimizes", dyn_plain), ("optimize (fuse), then quantize", dyn_fused)):
+    s = sessions.make_session(v.path, "cpu")
+    stats = time_callable(lambda s=s: s.session.run(None, {n: feed[n] for n in s.input_names}), batch=1,
+                          warmup=3, iterations=10 if smoke else 50)
+    order[label] = stats.p50_ms
+faster = min(order, key=order.get)
+variants["ort-dynamic"] = dyn_fused if faster.startswith("optimize") else dyn_plain
+print({k: f"{v:.2f} ms" for k, v in order.items()}, "-> keeping:", faster)
+
+calib = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, batch_size=32, limit=n_calib,
+               pad_to_max=True).batches
+calib_ds = export.calibration_dataset(calib, sessions.make_session(variants["fp32"].path).input_names)
+for c in calibrators:
+    v = export.ort_static(variants["fp32"], export.variant_dir(run.run_dir, f"ort-static-{c}"), calib_ds, calibrator=c)
+    variants[v.recipe] = v
+
+# %% [markdown]
+# ## Step 5: check every file and measure it through ONNX Runtime (CPU)
+# `onnx.checker` + shape inference, Q/DQ counts, parity with the PyTorch model the file came from (max |Δ|, cosine,
+# top-1 agreement, with a pass/fail threshold per precision), and task accuracy on the validation split.
+
+# %%
+rows, measurements = [], []
+for name, v in variants.items():
+    session = sessions.make_session(v.path, "cpu")
+    predict = sessions.ort_predictor(session)
+    reference = torch_predictor(torch_sources.get(name, eager))
+    par = export.parity(reference, predict, base.validation.batches, v.precision)
+    res = evaluate(predict, base.data, base.validation, reference=fp32.predictions)
+    main = "accuracy" if "accuracy" in res.metrics else "f1"
+    row = {"variant": name, "precision": v.precision, "size_mb": round(v.size_mb, 1), "opset": v.meta["opset"],
+           "Q/DQ pairs": v.meta["QuantizeLinear"], "int8 matmuls (both inputs)": v.meta["matmuls_int8_both_inputs"],
+           "matmuls": v.meta["matmuls"], **{k: round(x, 3) for k, x in res.metrics.items()},
+           f"delta_{main}_pts": round(res.metrics[main] - fp32.metrics[main], 3),
+           "parity_max_abs": par["max_abs_diff"], "parity_cosine": round(par["cosine"], 5),
+           "parity_top1_%": round(par["top1_agreement"], 2), "parity_ok": par["parity_ok"]}
+    rows.append(row)
+    extra = {"variant": name, "file": str(v.path), "sha256": v.meta["sha256"], **session.provenance(),
+             **{k: row[k] for k in ("parity_max_abs", "parity_cosine", "parity_top1_%", "parity_ok")}}
+    recipe = "fp32" if name.startswith("fp32") else name
+    measurements += [Measurement(m, val, recipe, "ort-cpu", v.precision, None, cfg.max_length, extra)
+                     for m, val in res.metrics.items()]
+    measurements.append(Measurement("size_mb", v.size_mb, recipe, "ort-cpu", v.precision, None, None, extra))
+table = pd.DataFrame(rows)
+print(f"recorded {run.record(measurements, model=base.model_name, task=task, data=base.data.describe())} figures")
+table
+
+# %% [markdown]
+# ## Step 6: is it really INT8? Integer kernels on the CPU
+# A Q/DQ model can run as slow fake quantization (DequantizeLinear → float MatMul). After ONNX Runtime's optimizations,
+# real INT8 shows up as QLinearMatMul / MatMulIntegerToFloat / DynamicQuantizeMatMul / QAttention nodes.
+# We also compare each ModelOpt Q/DQ file with its PyTorch model three ways: without ONNX Runtime's fusions (pure
+# Q/DQ arithmetic in float), with the fast integer kernels, and with the precise x64 integer kernels. On CPUs
+# without VNNI the fast u8s8 kernels saturate (the guide's "INT8 collapse" trap), so `sessions.make_session` turns
+# the precise kernels on there by default and records it with every figure.
+
+# %%
+kernel_rows = []
+for name, v in variants.items():
+    if v.precision != "int8":
+        continue
+    opt_path = v.path.parent / "optimized-cpu.onnx"
+    sessions.make_session(v.path, "cpu", optimized_model_path=opt_path)
+    kernel_rows.append({"variant": name, **sessions.integer_kernel_counts(opt_path)})
+    opt_path.unlink(missing_ok=True)
+print(f"CPU: {env.cpu_info()['cpu']}; VNNI: {env.has_vnni()} (without VNNI, u8s8 kernels saturate more)")
+kernels = pd.DataFrame(kernel_rows).fillna(0)
+kernels
+
+# %%
+qdq_rows = []
+for name in [ptq_recipe, *qat_models]:
+    for level, precise, label in (("disable", False, "float Q/DQ"), ("all", False, "integer, fast"),
+                                  ("all", True, "integer, precise x64")):
+        s = sessions.make_session(variants[name].path, "cpu", graph_optimization=level, precise_int8=precise)
+        par = export.parity(torch_predictor(torch_sources[name]), sessions.ort_predictor(s), base.validation.batches, "int8")
+        qdq_rows.append({"variant": name, "ORT graph optimization": level, "kernels": label,
+                         **{k: round(float(x), 5) for k, x in par.items()}})
+pd.DataFrame(qdq_rows)
+
+# %% [markdown]
+# ## Step 7: which execution provider runs which nodes
+# From ONNX Runtime's per-node profile. A provider that is not available here is listed with the reason; the
+# session falls back to CPU, and that fallback is recorded with every figure.
+
+# %%
+placement_rows = []
+probe = synthetic_batch(1, cfg.max_length)
+for provider in providers:
+    for name in ("fp32-fused", ptq_recipe):
+        s = sessions.make_session(variants[name].path, provider, qdq=variants[name].precision == "int8",
+                                  enable_profiling=True, cache_dir=run.path("trt-cache"),
+                                  profile_shapes=((1, 8), (1, cfg.max_length), (64, cfg.max_length)))
+        counts = sessions.node_placement(s, probe)
+        by_ep: dict[str, int] = {}
+        for (_, ep), n in counts.items():
+            by_ep[ep] = by_ep.get(ep, 0) + n
+        placement_rows.append({"requested": provider, "runs on": s.provider, "variant": name,
+                               **{f"nodes on {k}": v for k, v in by_ep.items()},
+                               "fallback reason": s.fallback_reason or "-"})
+pd.DataFrame(placement_rows).fillna(0)
+
+# %% [markdown]
+# ## Summary
+# * Every variant is a checked ONNX file with a sidecar (`onnx/<recipe>/variant.json`: recipe, source, opset, size,
+#   sha256, operator and Q/DQ counts), written atomically.
+# * FP32 parity is at float rounding; FP16 and INT8 are judged by top-1 agreement, all thresholds in `export.PARITY`.
+# * ModelOpt's Q/DQ files quantize both inputs of every encoder MatMul (attention included); ONNX Runtime runs them
+#   in integer kernels on the CPU, while on CUDA without TensorRT a Q/DQ model runs as floating point with extra work.
+#
+# ## Exercises
+# 1. Open `onnx/<recipe>/variant.json` of the PTQ model: how many Q/DQ pairs guard weights, and how many activations?
+# 2. Compare `ort-static-minmax` and `ort-static-percentile-99.999`: which calibration suits BERT activations better, and why?
+# 3. On a GPU machine with TensorRT, re-run Step 7: which nodes does TensorRT take, and which stay on CUDA?

@@ -30,6 +30,15 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--format", choices=["table", "csv"], default="table")
     q.add_argument("--db", default=None, help="database path (default runs/results.sqlite)")
     sub.add_parser("params", help="list every notebook's parameters")
+    b = sub.add_parser("bench", help="time engines over a batch x sequence grid (records to the results database)")
+    b.add_argument("--model", default="random:bert-base", help="model spec (random:bert-base for latency-only work)")
+    b.add_argument("--engines", default="", help="comma-separated engine names (default: this machine's defaults)")
+    b.add_argument("--batch", default="1,8", help="comma-separated batch sizes")
+    b.add_argument("--seq", default="128", help="comma-separated sequence lengths")
+    b.add_argument("--warmup", type=int, default=10)
+    b.add_argument("--iterations", type=int, default=100)
+    b.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
+    b.add_argument("--run-id", default=None, help="run folder name (default: timestamp-bench)")
     return p
 
 
@@ -57,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with pd.option_context("display.max_rows", None, "display.width", 200):
                     print(frame.to_string(index=False))
             return 0
+        if args.command == "bench":
+            from nbutils.benchmark import bench_cli
+
+            return bench_cli(args)
         if args.command == "params":
             from nbutils.runner import describe_parameters
 

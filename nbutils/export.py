@@ -217,6 +217,7 @@ def ort_static(src: Variant, dest_dir: Path, calib: Any, *, calibrator: str = "m
         calibrator: ``minmax``, ``entropy``, ``percentile-99.99`` or ``percentile-99.999``.
         preset: ``avx512_vnni`` (CPU: u8 activations, s8 per-channel weights) or ``tensorrt``
             (symmetric s8 activations and weights, as TensorRT requires).
+
     """
     from optimum.onnxruntime import ORTQuantizer
     from optimum.onnxruntime.configuration import AutoCalibrationConfig, AutoQuantizationConfig
@@ -300,7 +301,9 @@ def parity(reference: Any, candidate: Any, batches: Sequence[dict[str, np.ndarra
     from nbutils.tasks import model_inputs
 
     def flat(out: Any) -> np.ndarray:
-        return np.concatenate([np.asarray(o, np.float64) for o in out], -1) if isinstance(out, tuple) else np.asarray(out, np.float64)
+        if isinstance(out, tuple):
+            return np.concatenate([np.asarray(o, np.float64) for o in out], -1)
+        return np.asarray(out, np.float64)
 
     max_abs, dots, n_ref, n_can, agree, total = 0.0, 0.0, 0.0, 0.0, 0, 0
     for b in batches:

@@ -51,3 +51,28 @@ def bar(frame: pd.DataFrame, x: str, y: str, color: str | None = None, title: st
     import plotly.express as px
 
     return px.bar(frame, x=x, y=y, color=color, barmode="group", title=title, **kw)
+
+
+def latency_vs_batch(frame: pd.DataFrame, title: str = "p50 latency vs batch") -> go.Figure:
+    """Lines of p50 latency against batch size, one per engine/precision, a facet per sequence length."""
+    import plotly.express as px
+
+    lat = frame[frame["metric"] == "latency_p50_ms"].copy()
+    lat["engine / precision"] = lat["engine"] + " " + lat["precision"] + " " + lat["recipe"]
+    fig = px.line(lat.sort_values("batch"), x="batch", y="value", color="engine / precision", facet_col="seq",
+                  markers=True, log_y=True, title=title, labels={"value": "p50 latency (ms)"})
+    fig.update_xaxes(type="log")
+    return fig
+
+
+def accuracy_vs_latency(points: pd.DataFrame, front: Sequence[bool], x: str = "p50_ms", y: str = "accuracy",
+                        title: str = "Accuracy vs latency") -> go.Figure:
+    """Scatter of variants with the Pareto front drawn through the non-dominated ones."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Scatter(x=points[x], y=points[y], mode="markers+text", text=points["label"],
+                               textposition="top center", name="variants", marker={"size": 10}))
+    pf = points[list(front)].sort_values(x)
+    fig.add_trace(go.Scatter(x=pf[x], y=pf[y], mode="lines", name="Pareto front", line={"dash": "dot"}))
+    fig.update_layout(title=title, xaxis_title="p50 latency (ms)", yaxis_title=f"{y} (%)", height=500)
+    return fig

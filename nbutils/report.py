@@ -73,3 +73,46 @@ def headline_tables(db: Path, run_id: str) -> dict[str, str]:
     if not other.empty:
         out["Other figures"] = other.to_html(index=False, float_format=lambda v: f"{v:.3f}")
     return out
+
+
+def demo_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """TensorRT BERT demo layout: one row per (model, seq, batch), columns ``<engine> <precision>`` × avg/p95/p99 ms."""
+    import pandas as pd
+
+    sub = frame[frame["metric"].isin(["latency_mean_ms", "latency_p95_ms", "latency_p99_ms"])].copy()
+    if sub.empty:
+        return pd.DataFrame()
+    sub["column"] = sub["engine"] + " " + sub["precision"] + " " + sub["recipe"]
+    sub["stat"] = sub["metric"].map({"latency_mean_ms": "avg", "latency_p95_ms": "p95", "latency_p99_ms": "p99"})
+    table = sub.pivot_table(index=["model", "seq", "batch"], columns=["column", "stat"], values="value", aggfunc="last")
+    return table.sort_index(axis=1)
+
+
+def speedups(frame: pd.DataFrame, baseline_engine: str = "torch-eager", baseline_precision: str = "fp32") -> pd.DataFrame:
+    """p50 speed-up of every engine over PyTorch eager FP32 and over the fastest floating-point engine, per shape."""
+    lat = frame[frame["metric"] == "latency_p50_ms"].copy()
+    if lat.empty:
+        return lat
+    lat["label"] = lat["engine"] + " " + lat["precision"] + " " + lat["recipe"]
+    out = []
+    for (model, seq, batch), g in lat.groupby(["model", "seq", "batch"]):
+        base = g[(g["engine"] == baseline_engine) & (g["precision"] == baseline_precision)]["value"]
+        floats = g[g["precision"].isin(["fp32", "tf32", "fp16", "bf16"])]["value"]
+        for _, r in g.iterrows():
+            out.append({"model": model, "seq": seq, "batch": batch, "label": r["label"], "p50_ms": r["value"],
+                        "speedup_vs_eager_fp32": (base.min() / r["value"]) if not base.empty else float("nan"),
+                        "speedup_vs_best_float": (floats.min() / r["value"]) if not floats.empty else float("nan")})
+    import pandas as pd
+
+    return pd.DataFrame(out)
+
+
+def pareto_front(points: pd.DataFrame, x: str, y: str) -> pd.Series:
+    """Boolean mask of points on the Pareto front (lower ``x`` and higher ``y`` are better)."""
+    order = points.sort_values([x, y], ascending=[True, False])
+    best, keep = float("-inf"), []
+    for idx, row in order.iterrows():
+        if row[y] > best:
+            keep.append(idx)
+            best = row[y]
+    return points.index.isin(keep)

@@ -109,6 +109,7 @@ def make_session(path: str | Path, provider: str = "cpu", *, threads: int = 0, q
     Raises:
         NbUtilsError: unknown provider name, invalid model file, or an unavailable provider with
             ``fallback=False``.
+
     """
     import onnxruntime as ort
 
@@ -165,7 +166,16 @@ def make_session(path: str | Path, provider: str = "cpu", *, threads: int = 0, q
         options["cuda_graph"] = bool(cuda_graph)
     providers.append("CPUExecutionProvider")
     try:
-        session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        try:
+            session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as exc:  # noqa: BLE001
+            if not options["precise_int8"]:
+                raise
+            # ONNX Runtime 1.31's precise x64 path fails to initialise some static Q/DQ graphs
+            # ("Attempt to replace the existing tensor"): retry with the fast kernels and say so.
+            opts.add_session_config_entry("session.x64quantprecision", "0")
+            session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+            options.update(precise_int8=False, precise_int8_failed=str(exc).splitlines()[0][:160])
     except Exception as exc:  # noqa: BLE001
         raise NbUtilsError(f"ONNX Runtime could not load {path} on {provider}: {str(exc)[:300]}",
                            "check the file with onnx.checker, or try provider='cpu'") from exc

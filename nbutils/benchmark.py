@@ -1,0 +1,64 @@
+"""The benchmark driver shared by notebook 60 and ``python -m nbutils bench`` (the CLI used on the GPU machine)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nbutils import engines
+from nbutils.bench import synthetic_batch
+from nbutils.models import display_name, is_untrained
+from nbutils.runs import NotebookRun
+
+
+def model_slug(spec: str) -> str:
+    """A folder-safe name for a model spec."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", display_name(spec)).strip("_")
+
+
+def benchmark(run: NotebookRun, model: str, names: Sequence[str], batch_sizes: Sequence[int],
+              seq_lengths: Sequence[int], *, warmup: int, iterations: int, threads: int = 0,
+              assets: engines.Assets | None = None, progress: bool = True,
+              task: str = "classification") -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Validate the grid, time every engine, record all figures; returns (rows, skipped engines with reasons)."""
+    if assets is None:
+        calib = [synthetic_batch(8, min(128, max(seq_lengths)), seed=i) for i in range(4)]
+        assets = engines.Assets(model, run.path("bench", model_slug(model)), task=task, calib=calib)
+    max_pos = int(assets.torch_model().config.max_position_embeddings)
+    engines.validate_grid(names, batch_sizes, seq_lengths, max_pos)
+    profile = ((1, min(seq_lengths)), (max(batch_sizes), max(seq_lengths)), (max(batch_sizes), max(seq_lengths)))
+    built = [engines.make_engine(n, assets, threads=threads, cache_dir=run.path("trt-cache"), profile=profile)
+             for n in names]
+    rows, skipped = engines.run_grid(built, batch_sizes, seq_lengths, warmup=warmup, iterations=iterations,
+                                     progress=progress)
+    rows = [{**r, "extra": {**r["extra"], "threads": threads or "default"}} for r in rows]
+    run.record(engines.measurements(rows, untrained=is_untrained(model)), model=display_name(model), task=task,
+               data="synthetic token ids (latency only)")
+    return rows, skipped
+
+
+def bench_cli(args: argparse.Namespace) -> int:
+    """``python -m nbutils bench``: time, record, print; exit 0 even when some engines are unavailable."""
+    from nbutils import env
+    from nbutils.paths import new_run_id
+    from nbutils.runs import open_run
+
+    def ints(text: str) -> list[int]:
+        return [int(x) for x in text.split(",") if x.strip()]
+
+    run_id = args.run_id or new_run_id("bench")
+    from nbutils.paths import runs_dir
+
+    run = open_run(str(runs_dir() / run_id), "cli-bench")
+    names = [n.strip() for n in args.engines.split(",") if n.strip()] or engines.default_engines()
+    rows, skipped = benchmark(run, args.model, names, ints(args.batch), ints(args.seq), warmup=args.warmup,
+                              iterations=args.iterations, threads=args.threads, progress=False)
+    print(f"model {display_name(args.model)}; CPU {env.cpu_info()['cpu']}; GPU {env.gpu_name() or 'none'}; run {run.run_id}")
+    print(engines.format_rows(rows))
+    for s in skipped:
+        print(f"skipped {s['engine']}: {s['reason']}")
+    Path(run.run_dir / "bench.txt").write_text(engines.format_rows(rows) + "\n", encoding="utf-8")
+    return 0

@@ -1,0 +1,485 @@
+"""Benchmark engines behind one interface, and the grid that times them.
+
+An engine is named ``<engine>:<precision>[:<option>]``, e.g. ``torch-eager:fp32``, ``torch-compile:fp16:cudagraphs``,
+``ort-cpu:int8-dynamic``, ``ort-cuda:fp16:cudagraph``, ``ort-trt:int8``, ``torch-fp8:fp8``. :data:`ENGINES` lists
+them all with what each needs. Every engine:
+
+* says why it cannot run here (:meth:`Engine.unavailable`), so the grid lists it with the reason and skips it;
+* builds its model or session once (:meth:`Engine.setup`), exporting ONNX files it needs through :class:`Assets`;
+* returns a zero-argument call with inputs already in place for one (batch, seq) shape (:meth:`Engine.bind`);
+  GPU calls are timed with CUDA events around each call (host-device copies *excluded*: inputs live on the
+  device, as with IOBinding), CPU calls with a wall clock;
+* can act as a predictor for accuracy (:meth:`Engine.predictor`, notebook 70).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nbutils import env
+from nbutils.errors import NbUtilsError
+from nbutils.timing import LatencyStats, time_callable
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """What an engine name means."""
+
+    name: str
+    engine: str  # results-database engine: torch-eager, torch-compile, ort-cpu, ort-cuda, ort-trt
+    precision: str  # fp32, tf32, fp16, bf16, fp8, int8
+    recipe: str  # fp32, fp16, ptq-..., ort-dynamic, ort-static-..., fp8
+    device: str  # cpu or cuda
+    option: str = ""
+    description: str = ""
+
+
+def _spec(name: str, recipe: str, device: str, description: str) -> EngineSpec:
+    parts = name.split(":")
+    engine = "torch-eager" if parts[0] == "torch-fp8" else parts[0]
+    precision = parts[1].split("-")[0]
+    return EngineSpec(name, engine, precision, recipe, device, parts[2] if len(parts) > 2 else "", description)
+
+
+ENGINES: dict[str, EngineSpec] = {s.name: s for s in [
+    _spec("torch-eager:fp32", "fp32", "auto", "PyTorch eager, FP32 (CPU, or CUDA without TF32)"),
+    _spec("torch-eager:tf32", "fp32", "cuda", "PyTorch eager, TF32 matmuls"),
+    _spec("torch-eager:fp16", "fp16", "cuda", "PyTorch eager, FP16 weights and activations"),
+    _spec("torch-eager:bf16", "bf16", "cuda", "PyTorch eager, BF16"),
+    _spec("torch-compile:fp16", "fp16", "cuda", "torch.compile (inductor), FP16"),
+    _spec("torch-compile:fp16:cudagraphs", "fp16", "cuda", "torch.compile mode=reduce-overhead (CUDA graphs), FP16"),
+    _spec("torch-compile:bf16:cudagraphs", "bf16", "cuda", "torch.compile mode=reduce-overhead (CUDA graphs), BF16"),
+    _spec("torch-fp8:fp8", "fp8", "auto", "FP8 e4m3 linears via torch._scaled_mm (row-wise scales), BF16 elsewhere"),
+    _spec("torch-fp8:fp8:cudagraphs", "fp8", "cuda", "FP8 linears + torch.compile reduce-overhead (CUDA graphs)"),
+    _spec("ort-cpu:fp32", "fp32", "cpu", "ONNX Runtime CPU, plain FP32 export (ORT's own graph optimizations)"),
+    _spec("ort-cpu:fp32-fused", "fp32", "cpu", "ONNX Runtime CPU, transformer-optimized FP32 graph"),
+    _spec("ort-cpu:int8-dynamic", "ort-dynamic", "cpu", "ONNX Runtime CPU, dynamic INT8 (quantize, then ORT optimizes)"),
+    _spec("ort-cpu:int8-dynamic-fused", "ort-dynamic", "cpu", "ONNX Runtime CPU, dynamic INT8 of the fused graph (QAttention)"),
+    _spec("ort-cpu:int8-static", "ort-static-minmax", "cpu", "ONNX Runtime CPU, Optimum static INT8 Q/DQ"),
+    _spec("ort-cpu:int8-qdq", "ptq", "cpu", "ONNX Runtime CPU, ModelOpt PTQ Q/DQ INT8"),
+    _spec("ort-cuda:fp32", "fp32", "cuda", "ONNX Runtime CUDA, fused FP32, IOBinding"),
+    _spec("ort-cuda:fp16", "fp16", "cuda", "ONNX Runtime CUDA, fused FP16, IOBinding"),
+    _spec("ort-cuda:fp16:cudagraph", "fp16", "cuda", "ONNX Runtime CUDA, fused FP16, IOBinding + CUDA graph"),
+    _spec("ort-cuda:int8-qdq", "ptq", "cuda", "ONNX Runtime CUDA, ModelOpt Q/DQ (runs as float + extra work: not INT8 speed)"),
+    _spec("ort-trt:fp16", "fp16", "cuda", "ONNX Runtime TensorRT, FP16, engine cache, explicit profiles"),
+    _spec("ort-trt:int8", "ptq", "cuda", "ONNX Runtime TensorRT, INT8 from ModelOpt Q/DQ (explicit quantization)"),
+]}
+
+CPU_DEFAULT = ["torch-eager:fp32", "ort-cpu:fp32", "ort-cpu:fp32-fused", "ort-cpu:int8-dynamic",
+               "ort-cpu:int8-dynamic-fused", "ort-cpu:int8-static", "ort-cpu:int8-qdq"]
+GPU_DEFAULT = ["torch-eager:fp32", "torch-eager:tf32", "torch-eager:fp16", "torch-eager:bf16", "torch-compile:fp16",
+               "torch-compile:fp16:cudagraphs", "torch-fp8:fp8", "torch-fp8:fp8:cudagraphs", "ort-cuda:fp32",
+               "ort-cuda:fp16", "ort-cuda:fp16:cudagraph", "ort-cuda:int8-qdq", "ort-trt:fp16", "ort-trt:int8"]
+
+
+def default_engines() -> list[str]:
+    """The default engine list for this machine (GPU engines only where a GPU is visible)."""
+    return GPU_DEFAULT + CPU_DEFAULT[1:] if env.gpu_name() else list(CPU_DEFAULT)
+
+
+def validate_grid(engines: Sequence[str], batch_sizes: Sequence[int], seq_lengths: Sequence[int],
+                  max_positions: int) -> None:
+    """Clear errors for a bad grid, before any timing starts."""
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown:
+        raise NbUtilsError(f"unknown engine(s) {unknown}",
+                           f"use names from nbutils.engines.ENGINES, e.g. {', '.join(CPU_DEFAULT[:3])}")
+    if not engines:
+        raise NbUtilsError("no engines selected", "list at least one engine")
+    bad_b = [b for b in batch_sizes if not isinstance(b, int) or b < 1]
+    if bad_b or not batch_sizes:
+        raise NbUtilsError(f"invalid batch size(s) {bad_b or batch_sizes}", "use positive integers, e.g. [1, 8]")
+    bad_s = [s for s in seq_lengths if not isinstance(s, int) or s < 2 or s > max_positions]
+    if bad_s or not seq_lengths:
+        raise NbUtilsError(f"sequence length(s) {bad_s or seq_lengths} outside 2..{max_positions} (the model's maximum)",
+                           f"use lengths up to {max_positions}, e.g. [128]")
+
+
+# ---------------------------------------------------------------------------------------------
+# Model assets: the PyTorch model and the ONNX files, exported on demand into one folder.
+
+
+@dataclass
+class Assets:
+    """Everything engines need for one model, built lazily and cached in ``folder``.
+
+    Args:
+        model: model spec or checkpoint folder.
+        folder: where ONNX files go (``<run>/bench/<model>``); files already there (e.g. from notebook 40) are reused.
+        task: ``classification`` or ``qa``.
+        num_labels: classes of the classification head.
+        calib: calibration batches for ModelOpt PTQ and Optimum static quantization.
+        ptq_model: an already-quantized ModelOpt model (e.g. notebook 20's best); else calibrated here with
+            ``percentile-99.99`` on ``calib``.
+        onnx_dirs: recipe -> existing variant folder (notebook 40's) to reuse instead of exporting.
+
+    """
+
+    model: str
+    folder: Path
+    task: str = "classification"
+    num_labels: int = 2
+    calib: list[dict[str, np.ndarray]] = field(default_factory=list)
+    ptq_model: Any = None
+    onnx_dirs: dict[str, Path] = field(default_factory=dict)
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def torch_model(self, attn: str = "sdpa") -> Any:
+        """The FP32 PyTorch model (cached)."""
+        from nbutils.models import load_model
+
+        key = f"torch-{attn}"
+        if key not in self._cache:
+            self._cache[key] = load_model(self.model, task=self.task, num_labels=self.num_labels, attn_implementation=attn)
+        return self._cache[key]
+
+    def quantized(self) -> Any:
+        """The ModelOpt PTQ model (given, or calibrated here)."""
+        from nbutils import quant
+
+        if self.ptq_model is None:
+            if not self.calib:
+                raise NbUtilsError("INT8 Q/DQ engines need calibration batches or a PTQ model",
+                                   "pass calib (training batches) or ptq_model to Assets")
+            self.ptq_model, _ = quant.quantize_ptq(self.torch_model(), self.calib, quant.Recipe("percentile-99.99"))
+        return self.ptq_model
+
+    def onnx(self, recipe: str) -> Path:
+        """Path of the ONNX variant ``recipe``, exported on first use.
+
+        Recipes: fp32, fp32-fused, fp16, ort-dynamic, ort-dynamic-fused, ort-static-<calibrator>, ptq.
+        """
+        from nbutils import export
+
+        if recipe in self.onnx_dirs and (Path(self.onnx_dirs[recipe]) / export.MODEL_FILE).is_file():
+            return Path(self.onnx_dirs[recipe]) / export.MODEL_FILE
+        dest = self.folder / recipe
+        if (dest / "variant.json").is_file():
+            return export.load_variant(dest).path
+        cfg = self.torch_model().config
+        if recipe == "fp32":
+            v = export.export_torch(self.torch_model("eager"), dest, recipe="fp32", precision="fp32", source=self.model,
+                                    task=self.task)
+        elif recipe in ("fp32-fused", "fp16"):
+            src = export.load_variant(self.onnx("fp32").parent)
+            v, _ = export.optimize_transformer(src, dest, num_heads=cfg.num_attention_heads, hidden_size=cfg.hidden_size,
+                                               recipe=recipe, fp16=recipe == "fp16")
+        elif recipe == "ort-dynamic":
+            v = export.ort_dynamic(export.load_variant(self.onnx("fp32").parent), dest)
+        elif recipe == "ort-dynamic-fused":
+            v = export.ort_dynamic(export.load_variant(self.onnx("fp32-fused").parent), dest, recipe="ort-dynamic")
+        elif recipe.startswith("ort-static-"):
+            from nbutils.sessions import make_session
+
+            src = export.load_variant(self.onnx("fp32").parent)
+            ds = export.calibration_dataset(self.calib, make_session(src.path).input_names)
+            v = export.ort_static(src, dest, ds, calibrator=recipe.removeprefix("ort-static-"))
+        elif recipe == "ptq":
+            v = export.export_torch(self.quantized(), dest, recipe="ptq", precision="int8", source=self.model, task=self.task)
+        else:
+            raise NbUtilsError(f"no ONNX route for recipe {recipe!r}", "see nbutils.engines.Assets.onnx")
+        return v.path
+
+
+# ---------------------------------------------------------------------------------------------
+# Engines.
+
+_TORCH_DTYPES = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16", "fp8": "bfloat16"}
+
+
+class Engine:
+    """One way to run the model. Subclasses implement setup, bind and predictor."""
+
+    def __init__(self, spec: EngineSpec, assets: Assets, *, threads: int = 0, cache_dir: Path | None = None,
+                 profile: tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None = None) -> None:
+        self.spec = spec
+        self.assets = assets
+        self.threads = threads
+        self.cache_dir = cache_dir
+        self.profile = profile
+        self.extra: dict[str, Any] = {"engine_name": spec.name, "description": spec.description}
+        self.device = "cuda" if (spec.device == "cuda" or (spec.device == "auto" and env.gpu_name())) else "cpu"
+        self.extra["device"] = self.device
+
+    @property
+    def recipe(self) -> str:
+        """Recipe recorded with this engine's figures."""
+        return self.spec.recipe
+
+    def unavailable(self) -> str:
+        """Empty if the engine can run here, else why not."""
+        if self.device == "cuda":
+            cap = env.torch_cuda_status()
+            if not cap.usable:
+                return f"needs a CUDA GPU: {cap.reason}"
+        return ""
+
+    def setup(self) -> None:
+        """Build the model or session (once)."""
+
+    def bind(self, batch: int, seq: int) -> Callable[[], Any]:
+        """A zero-argument call running one batch of shape (batch, seq), inputs already placed."""
+        raise NotImplementedError
+
+    def sync(self) -> Callable[[], None] | None:
+        """GPU synchronisation for timing, or None on CPU."""
+        return None
+
+    def predictor(self) -> Callable[[dict[str, np.ndarray]], Any]:
+        """Predictor for accuracy measurement."""
+        raise NotImplementedError
+
+    def time(self, batch: int, seq: int, *, warmup: int, iterations: int) -> LatencyStats:
+        """Warm up, then time ``iterations`` calls (CUDA events on GPU, wall clock on CPU)."""
+        call = self.bind(batch, seq)
+        if self.device == "cuda":
+            return _time_cuda(call, batch=batch, warmup=warmup, iterations=iterations)
+        return time_callable(call, batch=batch, warmup=warmup, iterations=iterations)
+
+
+def _time_cuda(call: Callable[[], Any], *, batch: int, warmup: int, iterations: int) -> LatencyStats:
+    """Per-call CUDA-event timing (inputs on the device: copies excluded)."""
+    import torch
+
+    for _ in range(warmup):
+        call()
+    torch.cuda.synchronize()
+    starts = [torch.cuda.Event(enable_timing=True) for _ in range(iterations)]
+    ends = [torch.cuda.Event(enable_timing=True) for _ in range(iterations)]
+    for s, e in zip(starts, ends, strict=True):
+        s.record()
+        call()
+        e.record()
+    torch.cuda.synchronize()
+    return LatencyStats.from_samples([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)], batch)
+
+
+class TorchEngine(Engine):
+    """PyTorch eager / torch.compile (optionally CUDA graphs) / FP8 linears."""
+
+    def unavailable(self) -> str:
+        reason = super().unavailable()
+        if reason:
+            return reason
+        if self.spec.engine == "torch-compile" and self.device == "cpu":
+            return "torch.compile engines here are GPU engines"
+        if self.spec.precision == "fp8" and self.device == "cuda":
+            import torch
+
+            major, minor = torch.cuda.get_device_capability()
+            if (major, minor) < (8, 9):
+                return f"FP8 tensor cores need compute capability 8.9+ (this GPU: {major}.{minor})"
+        return ""
+
+    def setup(self) -> None:
+        import torch
+
+        if getattr(self, "_model", None) is not None:
+            return
+        model = copy.deepcopy(self.assets.torch_model())
+        dtype = getattr(torch, _TORCH_DTYPES[self.spec.precision])
+        if self.device == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = self.spec.precision == "tf32"
+            torch.backends.cudnn.allow_tf32 = self.spec.precision == "tf32"
+            model = model.to("cuda", dtype=dtype)
+        if self.spec.precision == "fp8":
+            from nbutils.fp8 import convert_to_fp8
+
+            if self.device == "cpu":
+                model = model.to(torch.float32)
+            self.extra["fp8_linears"] = convert_to_fp8(model)
+        model.eval()
+        if self.spec.engine == "torch-compile" or self.spec.option == "cudagraphs":
+            mode = "reduce-overhead" if self.spec.option == "cudagraphs" else "default"
+            self.extra["compile_mode"] = mode
+            model = torch.compile(model, mode=mode, dynamic=False)
+        self._model = model
+
+    def _feed(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        import torch
+
+        return {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
+
+    def bind(self, batch: int, seq: int) -> Callable[[], Any]:
+        import torch
+
+        from nbutils.bench import synthetic_batch
+
+        self.setup()
+        feed = self._feed(synthetic_batch(batch, seq, vocab_size=self.assets.torch_model().config.vocab_size))
+        model = self._model
+
+        def call() -> Any:
+            with torch.inference_mode():
+                return model(**feed)
+
+        return call
+
+    def predictor(self) -> Callable[[dict[str, np.ndarray]], Any]:
+        import torch
+
+        self.setup()
+        model = self._model
+
+        def predict(batch: dict[str, np.ndarray]) -> Any:
+            with torch.inference_mode():
+                out = model(**self._feed(batch))
+            if hasattr(out, "start_logits"):
+                return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
+            return out.logits.float().cpu().numpy()
+
+        return predict
+
+
+_ORT_RECIPES = {"fp32": "fp32", "fp32-fused": "fp32-fused", "int8-dynamic": "ort-dynamic",
+                "int8-dynamic-fused": "ort-dynamic-fused", "int8-static": "ort-static-minmax", "int8-qdq": "ptq",
+                "fp16": "fp16"}
+
+
+class OrtEngine(Engine):
+    """ONNX Runtime on CPU, CUDA (IOBinding, optional CUDA graph) or TensorRT."""
+
+    provider_of = {"ort-cpu": "cpu", "ort-cuda": "cuda", "ort-trt": "tensorrt"}
+
+    def _file_recipe(self) -> str:
+        prec = self.spec.name.split(":")[1]
+        if self.spec.engine == "ort-cuda" and prec == "fp32":
+            return "fp32-fused"
+        if self.spec.engine == "ort-trt":
+            return "ptq" if prec == "int8" else "fp32"  # TensorRT builds FP16 itself from the FP32 graph
+        return _ORT_RECIPES[prec]
+
+    def unavailable(self) -> str:
+        from nbutils.sessions import provider_unavailable_reason
+
+        return provider_unavailable_reason(self.provider_of[self.spec.engine])
+
+    def setup(self) -> None:
+        from nbutils.sessions import make_session
+
+        if getattr(self, "_info", None) is not None:
+            return
+        path = self.assets.onnx(self._file_recipe())
+        provider = self.provider_of[self.spec.engine]
+        qdq = self._file_recipe() == "ptq"
+        self._info = make_session(path, provider, threads=self.threads, qdq=qdq, fp16=self.spec.precision == "fp16",
+                                  int8=self.spec.engine == "ort-trt" and self.spec.precision == "int8",
+                                  cache_dir=self.cache_dir, profile_shapes=self.profile, fallback=False,
+                                  cuda_graph=self.spec.option == "cudagraph")
+        self.extra.update(self._info.provenance())
+        self.extra["onnx_file"] = str(path)
+        if self.spec.engine == "ort-cuda" and qdq:
+            self.extra["note"] = "Q/DQ on the CUDA provider runs as floating point plus Q/DQ work: not INT8 speed"
+
+    def bind(self, batch: int, seq: int) -> Callable[[], Any]:
+        from nbutils.bench import synthetic_batch
+
+        self.setup()
+        sess = self._info.session
+        feed = {k: v for k, v in synthetic_batch(batch, seq).items() if k in self._info.input_names}
+        if self.device != "cuda":
+            return lambda: sess.run(None, feed)
+        import onnxruntime as ort
+
+        binding = sess.io_binding()
+        self._keep = []
+        for name, arr in feed.items():
+            val = ort.OrtValue.ortvalue_from_numpy(arr, "cuda", 0)
+            self._keep.append(val)
+            binding.bind_ortvalue_input(name, val)
+        for out in sess.get_outputs():
+            binding.bind_output(out.name, "cuda", 0)
+        if self.spec.option == "cudagraph":
+            sess.run_with_iobinding(binding)  # first run captures the graph
+
+        def call() -> None:
+            sess.run_with_iobinding(binding)
+
+        return call
+
+    def predictor(self) -> Callable[[dict[str, np.ndarray]], Any]:
+        from nbutils.sessions import ort_predictor
+
+        self.setup()
+        return ort_predictor(self._info)
+
+
+def make_engine(name: str, assets: Assets, **kwargs: Any) -> Engine:
+    """Build the engine called ``name`` (see :data:`ENGINES`)."""
+    if name not in ENGINES:
+        raise NbUtilsError(f"unknown engine {name!r}", f"use one of: {', '.join(ENGINES)}")
+    spec = ENGINES[name]
+    cls = OrtEngine if spec.engine.startswith("ort-") else TorchEngine
+    return cls(spec, assets, **kwargs)
+
+
+def run_grid(engines: Sequence[Engine], batch_sizes: Sequence[int], seq_lengths: Sequence[int], *, warmup: int,
+             iterations: int, progress: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Time every available engine at every (batch, seq); returns (rows, skipped engines with reasons)."""
+    from tqdm.auto import tqdm
+
+    skipped, runnable = [], []
+    for e in engines:
+        reason = e.unavailable()
+        (skipped.append({"engine": e.spec.name, "reason": reason}) if reason else runnable.append(e))
+    rows = []
+    bar = tqdm(total=len(runnable) * len(batch_sizes) * len(seq_lengths), desc="benchmark", disable=not progress)
+    for e in runnable:
+        try:
+            e.setup()
+        except Exception as exc:  # noqa: BLE001 - an engine that fails to build is reported, the grid goes on
+            skipped.append({"engine": e.spec.name, "reason": f"setup failed: {type(exc).__name__}: {str(exc)[:200]}"})
+            bar.update(len(batch_sizes) * len(seq_lengths))
+            continue
+        for seq in seq_lengths:
+            for b in batch_sizes:
+                bar.set_postfix_str(f"{e.spec.name} b{b} s{seq}")
+                try:
+                    stats = e.time(b, seq, warmup=warmup, iterations=iterations)
+                except Exception as exc:  # noqa: BLE001
+                    skipped.append({"engine": f"{e.spec.name} b{b} s{seq}",
+                                    "reason": f"run failed: {type(exc).__name__}: {str(exc)[:200]}"})
+                else:
+                    rows.append({"engine_name": e.spec.name, "engine": e.spec.engine, "precision": e.spec.precision,
+                                 "recipe": e.recipe, "seq": seq, **stats.as_dict(), "extra": dict(e.extra)})
+                bar.update(1)
+    bar.close()
+    return rows, skipped
+
+
+def short(name: str) -> str:
+    """A compact label for charts."""
+    return re.sub(r"^torch-", "", name)
+
+
+def measurements(rows: Sequence[dict[str, Any]], *, untrained: bool) -> list[Any]:
+    """Grid rows -> results-database rows (five latency/throughput figures per row, provenance in ``extra``)."""
+    from nbutils.results import Measurement
+
+    out = []
+    metrics = {"latency_mean_ms": "mean_ms", "latency_p50_ms": "p50_ms", "latency_p95_ms": "p95_ms",
+               "latency_p99_ms": "p99_ms", "throughput_seq_s": "throughput_seq_s"}
+    for r in rows:
+        extra = {**r["extra"], "iterations": r["iterations"], "untrained": untrained,
+                 "timing": "CUDA events per call, inputs on device (copies excluded)" if r["extra"].get("device") == "cuda"
+                 else "wall clock per call"}
+        out += [Measurement(m, float(r[k]), r["recipe"], r["engine"], r["precision"], int(r["batch"]), int(r["seq"]), extra)
+                for m, k in metrics.items()]
+    return out
+
+
+def format_rows(rows: Sequence[dict[str, Any]]) -> str:
+    """Plain-text table of grid rows (no pandas needed: the GPU machine prints this)."""
+    head = f"{'engine':34} {'batch':>5} {'seq':>4} {'mean':>9} {'p50':>9} {'p95':>9} {'p99':>9} {'seq/s':>10}"
+    lines = [head, "-" * len(head)]
+    for r in sorted(rows, key=lambda r: (r["seq"], r["batch"], r["p50_ms"])):
+        lines.append(f"{r['engine_name']:34} {r['batch']:>5} {r['seq']:>4} {r['mean_ms']:>9.3f} {r['p50_ms']:>9.3f} "
+                     f"{r['p95_ms']:>9.3f} {r['p99_ms']:>9.3f} {r['throughput_seq_s']:>10.1f}")
+    return "\n".join(lines)

@@ -381,6 +381,11 @@ class OrtEngine(Engine):
     def bind(self, batch: int, seq: int) -> Callable[[], Any]:
         from nbutils.bench import synthetic_batch
 
+        if self.spec.option == "cudagraph" and getattr(self, "_bound", None) not in (None, (batch, seq)):
+            # ONNX Runtime captures one CUDA graph per session; replaying it with another shape reads out of
+            # bounds (seen on the H200: CUDA error 700), so every new shape gets a new session.
+            self._info = None
+        self._bound = (batch, seq)
         self.setup()
         sess = self._info.session
         feed = {k: v for k, v in synthetic_batch(batch, seq).items() if k in self._info.input_names}

@@ -58,6 +58,9 @@ ENGINES: dict[str, EngineSpec] = {s.name: s for s in [
     _spec("torch-compile:bf16:cudagraphs", "bf16", "cuda", "torch.compile mode=reduce-overhead (CUDA graphs), BF16"),
     _spec("torch-fp8:fp8", "fp8", "auto", "FP8 e4m3 linears via torch._scaled_mm (row-wise scales), BF16 elsewhere"),
     _spec("torch-fp8:fp8:cudagraphs", "fp8", "cuda", "FP8 linears + torch.compile reduce-overhead (CUDA graphs)"),
+    _spec("torch-fp8:fp8-static", "fp8-static", "auto", "FP8 linears, static per-tensor scales from calibration"),
+    _spec("torch-fp8:fp8-static:cudagraphs", "fp8-static", "cuda",
+          "FP8 linears, static per-tensor scales, torch.compile reduce-overhead (CUDA graphs)"),
     _spec("ort-cpu:fp32", "fp32", "cpu", "ONNX Runtime CPU, plain FP32 export (ORT's own graph optimizations)"),
     _spec("ort-cpu:fp32-fused", "fp32", "cpu", "ONNX Runtime CPU, transformer-optimized FP32 graph"),
     _spec("ort-cpu:int8-dynamic", "ort-dynamic", "cpu", "ONNX Runtime CPU, dynamic INT8 (quantize, then ORT optimizes)"),
@@ -75,8 +78,9 @@ ENGINES: dict[str, EngineSpec] = {s.name: s for s in [
 CPU_DEFAULT = ["torch-eager:fp32", "ort-cpu:fp32", "ort-cpu:fp32-fused", "ort-cpu:int8-dynamic",
                "ort-cpu:int8-dynamic-fused", "ort-cpu:int8-static", "ort-cpu:int8-qdq"]
 GPU_DEFAULT = ["torch-eager:fp32", "torch-eager:tf32", "torch-eager:fp16", "torch-eager:bf16", "torch-compile:fp16",
-               "torch-compile:fp16:cudagraphs", "torch-fp8:fp8", "torch-fp8:fp8:cudagraphs", "ort-cuda:fp32",
-               "ort-cuda:fp16", "ort-cuda:fp16:cudagraph", "ort-cuda:int8-qdq", "ort-trt:fp16", "ort-trt:int8"]
+               "torch-compile:fp16:cudagraphs", "torch-compile:bf16:cudagraphs", "torch-fp8:fp8",
+               "torch-fp8:fp8:cudagraphs", "torch-fp8:fp8-static:cudagraphs", "ort-cuda:fp32", "ort-cuda:fp16",
+               "ort-cuda:fp16:cudagraph", "ort-cuda:int8-qdq", "ort-trt:fp16", "ort-trt:int8"]
 
 
 def default_engines() -> list[str]:
@@ -294,7 +298,15 @@ class TorchEngine(Engine):
 
             if self.device == "cpu":
                 model = model.to(torch.float32)
-            self.extra["fp8_linears"] = convert_to_fp8(model)
+            act = None
+            if "static" in self.spec.recipe:
+                from nbutils.fp8 import calibrate_activations
+
+                if not self.assets.calib:
+                    raise NbUtilsError("static FP8 needs calibration batches", "pass calib to Assets")
+                act = calibrate_activations(model, self.assets.calib)
+            self.extra["fp8_linears"] = convert_to_fp8(model, act_amax=act)
+            self.extra["fp8_scales"] = "static per-tensor" if act else "dynamic per-row"
         model.eval()
         if self.spec.engine == "torch-compile" or self.spec.option == "cudagraphs":
             mode = "reduce-overhead" if self.spec.option == "cudagraphs" else "default"

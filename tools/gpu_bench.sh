@@ -22,10 +22,10 @@ if [ "$mode" = main ]; then
   python3 -m nbutils bench --model random:bert-base --batch 1,8,64,128 --seq 128 --warmup 20 --iterations 200 \
     --run-id gpu-bert-base-s128 | tee "$out/bench-bert-base-s128.txt"
 else
-  fast=torch-eager:fp16,torch-eager:bf16,torch-fp8:fp8,ort-cuda:fp16,ort-cuda:fp16:cudagraph,ort-trt:fp16,ort-trt:int8
-  python3 -m nbutils bench --model random:bert-base --batch 1,8,64,128 --seq 384 --engines "$fast" --warmup 10 \
+  fast=torch-eager:fp16,torch-eager:bf16,ort-cuda:fp16,ort-cuda:fp16:cudagraph,ort-trt:fp16,ort-trt:int8
+  python3 -m nbutils bench --model random:bert-base --batch 1,8,64,128 --seq 384 --engines "$fast,torch-compile:bf16:cudagraphs,torch-fp8:fp8-static:cudagraphs" --warmup 10 \
     --iterations 100 --run-id gpu-bert-base-s384 | tee "$out/bench-bert-base-s384.txt"
-  python3 -m nbutils bench --model random:bert-large --batch 1,8,64 --seq 128 --engines "$fast,torch-compile:bf16:cudagraphs" \
+  python3 -m nbutils bench --model random:bert-large --batch 1,8,64 --seq 128 --engines "$fast,torch-compile:bf16:cudagraphs,torch-fp8:fp8-static:cudagraphs" \
     --warmup 10 --iterations 100 --run-id gpu-bert-large-s128 | tee "$out/bench-bert-large-s128.txt"
 fi
 cp "$NBUTILS_RUNS_DIR/results.sqlite" "$out/results-$mode.sqlite"

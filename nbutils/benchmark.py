@@ -21,9 +21,14 @@ def model_slug(spec: str) -> str:
 
 def benchmark(run: NotebookRun, model: str, names: Sequence[str], batch_sizes: Sequence[int],
               seq_lengths: Sequence[int], *, warmup: int, iterations: int, threads: int = 0,
-              assets: engines.Assets | None = None, progress: bool = True,
-              task: str = "classification") -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Validate the grid, time every engine, record all figures; returns (rows, skipped engines with reasons)."""
+              assets: engines.Assets | None = None, progress: bool = True, task: str = "classification",
+              model_name: str | None = None, ptq_recipe: str = "ptq") -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Validate the grid, time every engine, record all figures; returns (rows, skipped engines with reasons).
+
+    ``model_name`` overrides the name stored with the figures (a trained checkpoint is stored under its model's
+    name, so notebook 70 can join latency with accuracy); ``ptq_recipe`` names the ModelOpt PTQ recipe behind
+    the ``int8-qdq`` engines.
+    """
     if assets is None:
         calib = [synthetic_batch(8, min(128, max(seq_lengths)), seed=i) for i in range(4)]
         assets = engines.Assets(model, run.path("bench", model_slug(model)), task=task, calib=calib)
@@ -34,9 +39,10 @@ def benchmark(run: NotebookRun, model: str, names: Sequence[str], batch_sizes: S
              for n in names]
     rows, skipped = engines.run_grid(built, batch_sizes, seq_lengths, warmup=warmup, iterations=iterations,
                                      progress=progress)
-    rows = [{**r, "extra": {**r["extra"], "threads": threads or "default"}} for r in rows]
-    run.record(engines.measurements(rows, untrained=is_untrained(model)), model=display_name(model), task=task,
-               data="synthetic token ids (latency only)")
+    rows = [{**r, "recipe": ptq_recipe if r["recipe"] == "ptq" else r["recipe"],
+             "extra": {**r["extra"], "threads": threads or "default"}} for r in rows]
+    run.record(engines.measurements(rows, untrained=is_untrained(model)), model=model_name or display_name(model),
+               task=task, data="synthetic token ids (latency only)")
     return rows, skipped
 
 
@@ -62,3 +68,34 @@ def bench_cli(args: argparse.Namespace) -> int:
         print(f"skipped {s['engine']}: {s['reason']}")
     Path(run.run_dir / "bench.txt").write_text(engines.format_rows(rows) + "\n", encoding="utf-8")
     return 0
+
+
+def trained_assets(base: Any, run_dir: Path, *, calib_samples: int, folder: Path) -> tuple[engines.Assets, str]:
+    """Assets for the run's trained baseline: its checkpoint, its PTQ model, and notebook 40's ONNX files."""
+    from nbutils import quant
+    from nbutils.export import variant_dir
+    from nbutils.tasks import encode
+
+    ptq_model, ptq_recipe = quant.ensure_ptq(base, run_dir, calib_samples=calib_samples)
+    calib = encode(base.data, "train", base.tokenizer, max_length=base.config.max_length, batch_size=32,
+                   limit=calib_samples, pad_to_max=True).batches
+    dirs = {"fp32": "fp32", "fp32-fused": "fp32-fused", "fp16": "fp16", "ort-dynamic": "ort-dynamic-plain",
+            "ort-dynamic-fused": "ort-dynamic-fused", "ort-static-minmax": "ort-static-minmax", "ptq": ptq_recipe}
+    assets = engines.Assets(str(base.path), folder, task=base.data.task, num_labels=max(base.data.num_labels, 2),
+                            calib=calib, ptq_model=ptq_model,
+                            onnx_dirs={k: variant_dir(run_dir, v) for k, v in dirs.items()})
+    return assets, ptq_recipe
+
+
+def write_tables(frame: Any, dest: Path, stem: str) -> list[Path]:
+    """Write a table as CSV and Markdown into the run folder (atomically); returns the paths."""
+    from nbutils.paths import atomic_path
+
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for ext, write in (("csv", lambda f, p: f.to_csv(p)), ("md", lambda f, p: p.write_text(f.to_markdown() + "\n"))):
+        path = dest / f"{stem}.{ext}"
+        with atomic_path(path) as tmp:
+            write(frame, tmp)
+        out.append(path)
+    return out

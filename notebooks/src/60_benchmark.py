@@ -1,0 +1,122 @@
+# %% [markdown]
+# # 60 · Benchmark: every engine, one grid, one run
+#
+# **What you will do:** time the model on every engine this machine offers (PyTorch eager and `torch.compile`,
+# ONNX Runtime CPU/CUDA/TensorRT, FP8 on Hopper GPUs) over a grid of batch sizes and sequence lengths, the way
+# TensorRT's BERT demo measures: warm-up, many timed iterations, then mean, p50, p95 and p99.
+#
+# **What you will learn:** where INT8 pays off (CPU integer kernels), where it does not without TensorRT (Q/DQ on
+# the CUDA provider runs as float plus extra work; cuBLAS INT8 is no faster than FP16 on Hopper, FP8 is the
+# low-precision route), and why batch-1 latency on a GPU is bound by kernel launches (CUDA graphs remove them).
+#
+# **What you need:** nothing (it builds what it lacks); on a GPU machine, `pip install -e '.[gpu]'`.
+# Engines that cannot run here are listed with the reason, never silently dropped.
+
+# %% tags=["parameters"]
+model: str = "default"  # model to time: 'default' (the run's trained baseline) or random:bert-base / random:bert-large
+data: str = "embedded"  # data spec of the baseline (when model is a trained one)
+train_samples: int = 0  # baseline training examples (0 means all)
+eval_samples: int = 0  # baseline validation examples (0 means all)
+epochs: float = 2.0  # baseline epochs (only used if the baseline must be trained here)
+lr: float = 0.0001  # baseline learning rate
+batch_size: int = 32  # baseline training batch size
+max_length: int = 64  # baseline maximum tokens per sequence
+seed: int = 0  # random seed
+calib_samples: int = 512  # calibration sentences for INT8 engines that must be built here
+engines: list = []  # engine names (empty: this machine's defaults; see nbutils.engines.ENGINES)
+batch_sizes: list = [1, 8]  # batch sizes of the grid
+seq_lengths: list = [128]  # sequence lengths of the grid
+warmup: int = 10  # untimed calls before timing (compilation, caches)
+iterations: int = 100  # timed calls per grid point
+threads: int = 0  # ONNX Runtime CPU threads (0: ONNX Runtime's default)
+smoke: bool = False  # CI mode: batch 1, sequence 32, five iterations
+run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
+results_db: str = ""  # results database (empty: runs/results.sqlite)
+
+# %%
+import pandas as pd
+
+from nbutils import engines as eng
+from nbutils import env, plots, report
+from nbutils.baseline import BaselineConfig, ensure_baseline
+from nbutils.benchmark import benchmark, model_slug, trained_assets, write_tables
+from nbutils.models import display_name, is_untrained
+from nbutils.notebook import start
+from nbutils.results import read_results
+
+run = start("60_benchmark", run_dir, results_db)
+names = engines or eng.default_engines()
+grid_b, grid_s, n_iter, n_warm = (([1], [32], 5, 1) if smoke else (batch_sizes, seq_lengths, iterations, warmup))
+print(f"CPU {env.cpu_info()['cpu']} ({env.cpu_info()['logical_cores']} threads, VNNI {env.has_vnni()}); "
+      f"GPU {env.gpu_name() or 'none'}")
+print("engines:", names)
+
+# %% [markdown]
+# ## Step 1: pick the model and its files
+# A trained model (the run's baseline) is timed with its own INT8 files from notebooks 20 and 40, so latency joins
+# accuracy in notebook 70. `random:` architectures are for latency only and are flagged untrained everywhere.
+
+# %%
+if is_untrained(model):
+    assets, ptq_recipe, name, task = None, "ptq", display_name(model), "classification"
+    spec = model
+else:
+    cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
+                                     epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
+                                     smoke=smoke)
+    base = ensure_baseline(cfg, run.run_dir)
+    assets, ptq_recipe = trained_assets(base, run.run_dir, calib_samples=min(calib_samples, 32) if smoke else calib_samples,
+                                        folder=run.path("bench", model_slug(model)))
+    name, task, spec = base.model_name, base.data.task, str(base.path)
+print(f"timing {name}")
+
+# %% [markdown]
+# ## Step 2: run the grid
+# Bad input (an unknown engine, batch 0, a sequence longer than the model's maximum) stops here, before any timing.
+
+# %%
+rows, skipped = benchmark(run, spec, names, grid_b, grid_s, warmup=n_warm, iterations=n_iter, threads=threads,
+                          assets=assets, task=task, model_name=name, ptq_recipe=ptq_recipe)
+pd.DataFrame(skipped, columns=["engine", "reason"])
+
+# %% [markdown]
+# ## Step 3: the TensorRT-demo table
+# Per sequence length and batch size: average, p95 and p99 latency (ms) per engine and precision. Written to the
+# run folder as CSV and Markdown too.
+
+# %%
+frame = read_results(run.run_id, run.db)
+frame = frame[(frame.notebook == "60_benchmark") & (frame.model == name)]
+demo = report.demo_table(frame)
+paths = write_tables(demo, run.path("benchmark"), f"latency-{model_slug(name)}")
+print("written:", *paths)
+demo.round(3)
+
+# %% [markdown]
+# ## Step 4: latency against batch size, and speed-ups
+# Speed-up over PyTorch eager FP32 and over the fastest floating-point engine at the same shape.
+
+# %%
+plots.latency_vs_batch(frame, title=f"{name}: p50 latency by engine")
+
+# %%
+speed = report.speedups(frame)
+write_tables(speed, run.path("benchmark"), f"speedups-{model_slug(name)}")
+plots.bar(speed, x="label", y="speedup_vs_eager_fp32", color="batch",
+          title="Speed-up over PyTorch eager FP32 (p50)").update_layout(xaxis_tickangle=-35)
+
+# %%
+speed.sort_values(["seq", "batch", "p50_ms"]).round(3)
+
+# %% [markdown]
+# ## Summary
+# * Every engine ran on the same inputs with the same timing method; unavailable ones are listed with the reason.
+# * On the CPU, INT8 runs in integer kernels and is the fastest path; on a GPU without TensorRT, Q/DQ INT8 runs as
+#   float plus extra work, FP16/BF16 with CUDA graphs is the latency route and FP8 the low-precision throughput route.
+# * All figures are in the results database with hardware, versions and thread settings; notebook 70 joins them
+#   with accuracy.
+#
+# ## Exercises
+# 1. Time `model=random:bert-base` with `batch_sizes=[1]`: how far is the best INT8 engine from PyTorch eager FP32?
+# 2. Set `threads=1` and compare with the default: how much of the CPU speed-up is parallelism?
+# 3. On a GPU, compare `torch-compile:fp16` with `torch-compile:fp16:cudagraphs` at batch 1 and 64: where do launches dominate?

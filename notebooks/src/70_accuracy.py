@@ -1,0 +1,125 @@
+# %% [markdown]
+# # 70 · Accuracy vs latency: the report
+#
+# **What you will do:** run every model variant through the engine that deploys it (PyTorch, ONNX Runtime with each
+# INT8 recipe, FP8) on the validation split, put FP32 / FP16 / INT8 / FP8 side by side with their delta to FP32 and
+# agreement with FP32's predictions, and join that with notebook 60's latencies into an accuracy-vs-latency chart.
+#
+# **What you will learn:** how to choose a deployment: the Pareto front shows which variants are worth it (no other
+# variant is both faster and more accurate).
+#
+# **What you need:** notebooks 10-40 (their checkpoints and ONNX files; missing ones are built here) and notebook 60's
+# latencies for the chart (without them the table is still complete).
+
+# %% tags=["parameters"]
+model: str = "default"  # model spec, as in notebook 10
+data: str = "embedded"  # data spec, as in notebook 10
+train_samples: int = 0  # baseline training examples (0 means all)
+eval_samples: int = 0  # validation examples to evaluate (0 means all)
+epochs: float = 2.0  # baseline epochs (only used if the baseline must be trained here)
+lr: float = 0.0001  # baseline learning rate
+batch_size: int = 32  # baseline batch size
+max_length: int = 64  # maximum tokens per sequence
+seed: int = 0  # random seed
+calib_samples: int = 512  # calibration sentences for variants that must be built here
+fp8: bool = True  # include the FP8 recipes (emulated exactly on CPUs by torch._scaled_mm; fast on Hopper GPUs)
+latency_batch: int = 1  # batch size whose p50 latency is plotted against accuracy
+smoke: bool = False  # CI mode: tiny baseline and data
+run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
+results_db: str = ""  # results database (empty: runs/results.sqlite)
+
+# %%
+import pandas as pd
+
+from nbutils import plots, report
+from nbutils.baseline import BaselineConfig, ensure_baseline
+from nbutils.benchmark import model_slug, trained_assets, write_tables
+from nbutils.engines import make_engine
+from nbutils.export import MODEL_FILE, load_variant
+from nbutils.notebook import start
+from nbutils.results import Measurement, read_results
+from nbutils.sessions import make_session, ort_predictor
+from nbutils.tasks import evaluate
+
+run = start("70_accuracy", run_dir, results_db)
+cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
+                                 epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
+                                 smoke=smoke)
+n_calib = min(calib_samples, 32) if smoke else calib_samples
+
+# %% [markdown]
+# ## Step 1: gather the variants and the engines that run them
+# ONNX files come from notebook 40 (`<run>/onnx/<recipe>/`); anything missing is exported now.
+
+# %%
+base = ensure_baseline(cfg, run.run_dir)
+fp32 = base.result
+assets, ptq_recipe = trained_assets(base, run.run_dir, calib_samples=n_calib, folder=run.path("bench", model_slug(model)))
+variants = []  # (recipe, engine, precision, predictor)
+onnx_root = run.run_dir / "onnx"
+found = sorted(p.parent for p in onnx_root.glob(f"*/{MODEL_FILE}")) if onnx_root.is_dir() else []
+if not found:
+    for recipe in ("fp32", "fp16", "ort-dynamic", "ort-static-minmax", "ptq"):
+        found.append(assets.onnx(recipe).parent)
+for folder in found:
+    v = load_variant(folder)
+    if folder.name == "ort-dynamic-plain":
+        recipe = "ort-dynamic"
+    elif folder.name == "ort-dynamic-fused":
+        recipe = "ort-dynamic-fused"
+    else:
+        recipe = v.recipe if v.recipe != "ptq" else ptq_recipe
+    variants.append((recipe, "ort-cpu", v.precision, ort_predictor(make_session(v.path, "cpu"))))
+if fp8:
+    for name in ("torch-fp8:fp8", "torch-fp8:fp8-static"):
+        e = make_engine(name, assets)
+        variants.append((e.recipe, e.spec.engine, e.spec.precision, e.predictor()))
+print(f"{len(variants)} variants:", [v[0] for v in variants])
+
+# %% [markdown]
+# ## Step 2: evaluate each on the validation split
+
+# %%
+rows = [{"recipe": "fp32", "engine": "torch-eager", "precision": "fp32", **fp32.metrics}]
+measurements = [Measurement(m, x, "fp32", "torch-eager", "fp32", None, cfg.max_length) for m, x in fp32.metrics.items()]
+for recipe, engine, precision, predict in variants:
+    res = evaluate(predict, base.data, base.validation, reference=fp32.predictions, desc=recipe)
+    rows.append({"recipe": recipe, "engine": engine, "precision": precision, **res.metrics})
+    measurements += [Measurement(m, x, recipe, engine, precision, None, cfg.max_length) for m, x in res.metrics.items()]
+print(f"recorded {run.record(measurements, model=base.model_name, task=base.data.task, data=base.data.describe())} figures")
+frame = read_results(run.run_id, run.db)
+acc = report.accuracy_table(frame[(frame.notebook == "70_accuracy") & (frame.model == base.model_name)])
+write_tables(acc.set_index("recipe"), run.path("report"), "accuracy")
+acc.round(3)
+
+# %% [markdown]
+# ## Step 3: accuracy against latency, with the Pareto front
+# Latency is notebook 60's p50 at `latency_batch` for the same model, engine and recipe.
+
+# %%
+lat = frame[(frame.notebook == "60_benchmark") & (frame.model == base.model_name) & (frame.metric == "latency_p50_ms")
+            & (frame.batch == latency_batch)]
+main = "accuracy" if "accuracy" in acc.columns else "f1"
+points = acc.merge(lat[["engine", "recipe", "precision", "seq", "value"]].rename(columns={"value": "p50_ms"}),
+                   on=["engine", "recipe", "precision"], how="inner")
+if points.empty:
+    print("No latency for this model in this run: run notebook 60 with the same model first.")
+else:
+    points["label"] = points["engine"] + " " + points["recipe"]
+    front = report.pareto_front(points, "p50_ms", main)
+    points["pareto"] = front
+    write_tables(points.set_index("label"), run.path("report"), "accuracy-vs-latency")
+    display(plots.accuracy_vs_latency(points, front, y=main,
+                                      title=f"{base.model_name}: {main} vs p50 latency (batch {latency_batch})"))
+points.round(3) if not points.empty else None
+
+# %% [markdown]
+# ## Summary
+# * One table holds every variant's validation score, its delta to FP32 and its agreement with FP32's predictions.
+# * The Pareto front marks the variants worth deploying on this machine; the others are beaten on both axes.
+# * The tables are in `<run>/report/` as CSV and Markdown, and every figure is in the results database.
+#
+# ## Exercises
+# 1. Which INT8 recipe is on the Pareto front here, and does it change at `latency_batch=8`?
+# 2. Compare `fp8` (dynamic row-wise scales) with `fp8-static`: what does static calibration cost in accuracy?
+# 3. Run the suite with `-p data=../shared/data/sst2 -p train_samples=8000` and compare the front with the embedded data's.

@@ -1,0 +1,87 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from nbutils import engines, fp8, report
+from nbutils.bench import synthetic_batch
+from nbutils.errors import NbUtilsError
+from nbutils.models import load_model
+from nbutils.runs import open_run
+
+
+def test_grid_validation_before_timing():
+    engines.validate_grid(["torch-eager:fp32"], [1, 8], [128], 512)
+    with pytest.raises(NbUtilsError, match="unknown engine"):
+        engines.validate_grid(["torch-eager:fp64"], [1], [128], 512)
+    with pytest.raises(NbUtilsError, match="batch size"):
+        engines.validate_grid(["torch-eager:fp32"], [0], [128], 512)
+    with pytest.raises(NbUtilsError, match="outside 2..512"):
+        engines.validate_grid(["torch-eager:fp32"], [1], [1024], 512)
+
+
+def test_engine_names_are_consistent():
+    for name, spec in engines.ENGINES.items():
+        assert spec.engine in ("torch-eager", "torch-compile", "ort-cpu", "ort-cuda", "ort-trt")
+        assert spec.precision in ("fp32", "tf32", "fp16", "bf16", "fp8", "int8"), name
+    labels = [(s.engine, s.precision, s.recipe, s.option) for s in engines.ENGINES.values()]
+    assert len(labels) == len(set(labels)), "two engines would be indistinguishable in the database"
+
+
+def test_fp8_linear_matches_dequantized_reference():
+    lin = torch.nn.Linear(64, 32)
+    x = torch.randn(4, 7, 64)
+    dyn = fp8.fp8_linear(lin)
+    ref = lin(x)
+    out = dyn(x)
+    assert out.shape == ref.shape
+    rel = (out - ref).norm() / ref.norm()
+    assert 1e-4 < rel < 0.08  # e4m3 has 3 mantissa bits: a few percent, never zero error
+    static = fp8.fp8_linear(lin, act_amax=float(x.abs().max()))
+    rel_s = (static(x) - ref).norm() / ref.norm()
+    assert rel_s < 0.1
+    with pytest.raises(NbUtilsError, match="divisible by 16"):
+        fp8.fp8_linear(torch.nn.Linear(10, 32))
+
+
+def test_fp8_model_conversion_keeps_head_and_predictions():
+    m = load_model("random:bert-tiny")
+    batches = [synthetic_batch(4, 16, seed=i) for i in range(2)]
+    f = load_model("random:bert-tiny")
+    amax = fp8.calibrate_activations(f, batches)
+    assert fp8.convert_to_fp8(f, act_amax=amax) == 12
+    assert isinstance(f.classifier, torch.nn.Linear)
+    feed = {k: torch.as_tensor(v) for k, v in batches[0].items()}
+    with torch.no_grad():
+        assert torch.allclose(m(**feed).logits, f(**feed).logits, atol=0.05)
+
+
+def test_cpu_grid_records_every_figure(tmp_path):
+    run = open_run(str(tmp_path / "r1"), "test", str(tmp_path / "db.sqlite"))
+    from nbutils.benchmark import benchmark
+
+    rows, skipped = benchmark(run, "random:bert-tiny", ["torch-eager:fp32", "ort-cpu:int8-dynamic", "ort-cuda:fp16"],
+                              [1, 2], [16], warmup=1, iterations=3, progress=False)
+    assert {(r["engine_name"], r["batch"]) for r in rows} == {(e, b) for e in ("torch-eager:fp32", "ort-cpu:int8-dynamic")
+                                                              for b in (1, 2)}
+    from nbutils import env
+
+    if not env.ort_cuda_status().usable:
+        assert [s["engine"] for s in skipped] == ["ort-cuda:fp16"] and "CUDAExecutionProvider" in skipped[0]["reason"]
+    from nbutils.results import read_results
+
+    df = read_results("r1", tmp_path / "db.sqlite", all_columns=True)
+    assert len(df) == 4 * 5 and set(df.model) == {"bert-tiny (untrained)"}
+    assert all('"untrained": true' in e for e in df.extra)
+
+
+def test_pareto_front_and_speedups():
+    pts = pd.DataFrame({"p50_ms": [10.0, 5.0, 5.0, 2.0, 8.0], "accuracy": [90.0, 89.0, 85.0, 80.0, 88.0]})
+    assert list(report.pareto_front(pts, "p50_ms", "accuracy")) == [True, True, False, True, False]
+    frame = pd.DataFrame({"model": "m", "seq": 128, "batch": 1, "metric": "latency_p50_ms",
+                          "engine": ["torch-eager", "ort-cpu", "ort-cpu"], "precision": ["fp32", "fp32", "int8"],
+                          "recipe": ["fp32", "fp32", "ort-dynamic"], "value": [100.0, 40.0, 10.0]})
+    sp = report.speedups(frame).set_index("label")
+    assert sp.loc["ort-cpu int8 ort-dynamic", "speedup_vs_eager_fp32"] == pytest.approx(10.0)
+    assert sp.loc["ort-cpu int8 ort-dynamic", "speedup_vs_best_float"] == pytest.approx(4.0)
+    assert np.isclose(sp.loc["torch-eager fp32 fp32", "speedup_vs_eager_fp32"], 1.0)

@@ -18,6 +18,28 @@ for c in env.capabilities():
 PY
 mode=${1:-main}
 [ "$mode" = check ] && exit 0
+if [ "$mode" = placement ]; then
+  python3 - <<'PY'
+from pathlib import Path
+from nbutils import engines, sessions
+from nbutils.bench import synthetic_batch
+assets = engines.Assets("random:minilm", Path("/tmp/nbruns/placement"), calib=[synthetic_batch(8, 128, seed=i) for i in range(4)])
+feed = synthetic_batch(1, 128)
+for recipe in ("fp32-fused", "fp16", "ptq"):
+    path = assets.onnx(recipe)
+    for provider in ("cuda", "tensorrt"):
+        s = sessions.make_session(path, provider, qdq=recipe == "ptq", enable_profiling=True, fp16=True,
+                                  int8=recipe == "ptq", cache_dir=Path("/tmp/nbruns/trt"))
+        counts = sessions.node_placement(s, feed)
+        by_ep = {}
+        for (op, ep), n in counts.items():
+            by_ep.setdefault(ep, {})[op] = n
+        print(f"== {recipe} on {provider} (runs on {s.provider}; fallback: {s.fallback_reason or '-'})")
+        for ep, ops in by_ep.items():
+            print(f"   {ep}: {sum(ops.values())} nodes: " + ", ".join(f"{k} {v}" for k, v in sorted(ops.items())))
+PY
+  exit 0
+fi
 if [ "$mode" = main ]; then
   python3 -m nbutils bench --model random:bert-base --batch 1,8,64,128 --seq 128 --warmup 20 --iterations 200 \
     --run-id gpu-bert-base-s128 | tee "$out/bench-bert-base-s128.txt"

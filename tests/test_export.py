@@ -103,3 +103,13 @@ def test_export_twice_and_interrupted_export_leave_no_partial_files(tiny):
         raise RuntimeError("interrupted")
     export.load_variant(fp32.path.parent)  # still the complete, valid file
     assert not [p for p in fp32.path.parent.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_ort_static_entropy_is_not_minmax(tiny):
+    root, _, fp32 = tiny
+    calib = export.calibration_dataset(_batches(4, 8, 32), ["input_ids", "attention_mask", "token_type_ids"])
+    mm = export.ort_static(fp32, export.variant_dir(root, "s-minmax"), calib, calibrator="minmax")
+    ent = export.ort_static(fp32, export.variant_dir(root, "s-entropy"), calib, calibrator="entropy")
+    assert mm.meta["sha256"] != ent.meta["sha256"]
+    with pytest.raises(NbUtilsError, match="unknown ONNX Runtime calibrator"):
+        export.ort_static(fp32, export.variant_dir(root, "s-x"), calib, calibrator="kl")

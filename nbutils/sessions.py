@@ -129,7 +129,11 @@ def make_session(path: str | Path, provider: str = "cpu", *, threads: int = 0, q
         opts.intra_op_num_threads = threads
     options["threads"] = threads or "default"
     if precise_int8 is None:
-        precise_int8 = not env.has_vnni()
+        # Only needed where the fast u8s8 kernels can saturate: not on VNNI CPUs, and not for files quantized
+        # with reduce_range (7-bit weights), which the dynamic route uses on such CPUs.
+        sidecar = Path(path).parent / "variant.json"
+        reduced = sidecar.is_file() and bool(json.loads(sidecar.read_text()).get("reduce_range"))
+        precise_int8 = not env.has_vnni() and not reduced
     if provider == "cpu" and precise_int8:
         opts.add_session_config_entry("session.x64quantprecision", "1")
     options["precise_int8"] = bool(precise_int8 and provider == "cpu")

@@ -49,24 +49,23 @@ def benchmark(run: NotebookRun, model: str, names: Sequence[str], batch_sizes: S
 def bench_cli(args: argparse.Namespace) -> int:
     """``python -m nbutils bench``: time, record, print; exit 0 even when some engines are unavailable."""
     from nbutils import env
-    from nbutils.paths import new_run_id
+    from nbutils.paths import atomic_path, new_run_id, runs_dir
     from nbutils.runs import open_run
 
     def ints(text: str) -> list[int]:
         return [int(x) for x in text.split(",") if x.strip()]
 
-    run_id = args.run_id or new_run_id("bench")
-    from nbutils.paths import runs_dir
-
-    run = open_run(str(runs_dir() / run_id), "cli-bench")
+    run = open_run(str(runs_dir() / (args.run_id or new_run_id("bench"))), "cli-bench")
     names = [n.strip() for n in args.engines.split(",") if n.strip()] or engines.default_engines()
     rows, skipped = benchmark(run, args.model, names, ints(args.batch), ints(args.seq), warmup=args.warmup,
                               iterations=args.iterations, threads=args.threads, progress=False)
+    table = engines.format_rows(rows)
     print(f"model {display_name(args.model)}; CPU {env.cpu_info()['cpu']}; GPU {env.gpu_name() or 'none'}; run {run.run_id}")
-    print(engines.format_rows(rows))
+    print(table)
     for s in skipped:
         print(f"skipped {s['engine']}: {s['reason']}")
-    Path(run.run_dir / "bench.txt").write_text(engines.format_rows(rows) + "\n", encoding="utf-8")
+    with atomic_path(run.run_dir / "bench.txt") as tmp:
+        tmp.write_text(table + "\n", encoding="utf-8")
     return 0
 
 

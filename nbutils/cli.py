@@ -1,4 +1,4 @@
-"""Command line: ``python -m nbutils run|results|params``.
+"""Command line: ``python -m nbutils run|results|params|bench|clean``.
 
 ``run`` executes the notebook suite (see :mod:`nbutils.runner`); ``results`` prints the results
 database, one row per measured figure; ``params`` lists every notebook's parameters.
@@ -38,7 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--warmup", type=int, default=10)
     b.add_argument("--iterations", type=int, default=100)
     b.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
-    b.add_argument("--run-id", default=None, help="run folder name (default: timestamp-bench)")
+    b.add_argument("--run-id", default=None, help="run folder name (default: timestamp-bench); must not exist yet")
+    b.add_argument("--db", default=None, help="results database (default runs/results.sqlite)")
+    c = sub.add_parser("clean", help="remove old run folders (checkpoints, ONNX files); database rows stay")
+    c.add_argument("--keep", type=int, default=None, help="keep the newest N run folders, remove the rest")
+    c.add_argument("--run", dest="runs", action="append", default=[], metavar="ID", help="remove this run (repeatable)")
+    c.add_argument("--rows", action="store_true", help="also delete those runs' rows from the results database")
+    c.add_argument("--dry-run", action="store_true", help="only show what would be removed")
     return p
 
 
@@ -47,10 +53,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
-            from nbutils.runner import run_suite
+            from nbutils.runner import SuiteInterrupted, run_suite
 
-            run_dir, outcomes = run_suite(args.profile, args.only, args.params, args.run_id,
-                                          progress=not args.no_progress)
+            try:
+                run_dir, outcomes = run_suite(args.profile, args.only, args.params, args.run_id,
+                                              progress=not args.no_progress)
+            except SuiteInterrupted as exc:
+                done = [o.name for o in exc.outcomes if o.ok]
+                print(f"Interrupted: run folder {exc.run_dir}; finished: {', '.join(done) or 'nothing'}\n"
+                      f"  summary: {exc.run_dir / 'summary.html'}", file=sys.stderr)
+                return 130
             ok = all(o.ok for o in outcomes)
             print(f"{'Finished' if ok else 'Stopped'}: run folder {run_dir}\n  summary: {run_dir / 'summary.html'}")
             return 0 if ok else 1
@@ -70,6 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from nbutils.benchmark import bench_cli
 
             return bench_cli(args)
+        if args.command == "clean":
+            from nbutils import clean
+
+            plan = clean.plan_clean(keep=args.keep, runs=args.runs, rows=args.rows)
+            if not args.dry_run:
+                clean.execute(plan)
+            print(clean.describe(plan, dry_run=args.dry_run))
+            return 0
         if args.command == "params":
             from nbutils.runner import describe_parameters
 
@@ -78,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NbUtilsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     return 2
 
 

@@ -14,9 +14,10 @@ them all with what each needs. Every engine:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,20 +33,25 @@ from nbutils.timing import LatencyStats, time_callable
 class EngineSpec:
     """What an engine name means."""
 
-    name: str
-    engine: str  # results-database engine: torch-eager, torch-compile, ort-cpu, ort-cuda, ort-trt
+    name: str  # the full engine name: also its identity in the results database (nbutils.vocab)
+    runtime: str  # torch-eager, torch-compile, torch-fp8, ort-cpu, ort-cuda, ort-trt
     precision: str  # fp32, tf32, fp16, bf16, fp8, int8
     recipe: str  # fp32, fp16, ptq-..., ort-dynamic, ort-static-..., fp8
     device: str  # cpu or cuda
     option: str = ""
     description: str = ""
 
+    @property
+    def engine(self) -> str:
+        """The engine's identity in the results database, CSV files, tables and charts: its full name."""
+        return self.name
+
 
 def _spec(name: str, recipe: str, device: str, description: str) -> EngineSpec:
-    parts = name.split(":")
-    engine = "torch-eager" if parts[0] == "torch-fp8" else parts[0]
-    precision = parts[1].split("-")[0]
-    return EngineSpec(name, engine, precision, recipe, device, parts[2] if len(parts) > 2 else "", description)
+    from nbutils.vocab import option_of, runtime_of
+
+    precision = name.split(":")[1].split("-")[0]
+    return EngineSpec(name, runtime_of(name), precision, recipe, device, option_of(name), description)
 
 
 ENGINES: dict[str, EngineSpec] = {s.name: s for s in [
@@ -53,6 +59,7 @@ ENGINES: dict[str, EngineSpec] = {s.name: s for s in [
     _spec("torch-eager:tf32", "fp32", "cuda", "PyTorch eager, TF32 matmuls"),
     _spec("torch-eager:fp16", "fp16", "cuda", "PyTorch eager, FP16 weights and activations"),
     _spec("torch-eager:bf16", "bf16", "cuda", "PyTorch eager, BF16"),
+    _spec("torch-compile:fp32", "fp32", "auto", "torch.compile (inductor), FP32 (CPU or GPU)"),
     _spec("torch-compile:fp16", "fp16", "cuda", "torch.compile (inductor), FP16"),
     _spec("torch-compile:fp16:cudagraphs", "fp16", "cuda", "torch.compile mode=reduce-overhead (CUDA graphs), FP16"),
     _spec("torch-compile:bf16:cudagraphs", "bf16", "cuda", "torch.compile mode=reduce-overhead (CUDA graphs), BF16"),
@@ -90,8 +97,8 @@ def default_engines() -> list[str]:
 
 
 def validate_grid(engines: Sequence[str], batch_sizes: Sequence[int], seq_lengths: Sequence[int],
-                  max_positions: int) -> None:
-    """Clear errors for a bad grid, before any timing starts."""
+                  max_positions: int = 512, *, warmup: int = 0, iterations: int = 1) -> None:
+    """Clear errors for a bad grid, before any work starts (no model loaded, no folder created)."""
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:
         raise NbUtilsError(f"unknown engine(s) {unknown}",
@@ -105,6 +112,10 @@ def validate_grid(engines: Sequence[str], batch_sizes: Sequence[int], seq_length
     if bad_s or not seq_lengths:
         raise NbUtilsError(f"sequence length(s) {bad_s or seq_lengths} outside 2..{max_positions} (the model's maximum)",
                            f"use lengths up to {max_positions}, e.g. [128]")
+    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
+        raise NbUtilsError(f"iterations={iterations!r}: nothing would be timed", "use at least 1 (e.g. 100)")
+    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
+        raise NbUtilsError(f"warmup={warmup!r} is not a count", "use 0 or more (e.g. 10)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,11 +174,19 @@ class Assets:
         """
         from nbutils import export
 
-        if recipe in self.onnx_dirs and (Path(self.onnx_dirs[recipe]) / export.MODEL_FILE).is_file():
-            return Path(self.onnx_dirs[recipe]) / export.MODEL_FILE
+        given = Path(self.onnx_dirs[recipe]) if recipe in self.onnx_dirs else None
+        if given is not None and (given / export.MODEL_FILE).is_file():
+            problem = export.verify_variant(given)
+            if not problem:
+                return given / export.MODEL_FILE
+            print(f"warning: {problem}; exporting a fresh copy into {self.folder / recipe} (delete {given} to rebuild "
+                  "it there)")
         dest = self.folder / recipe
         if (dest / "variant.json").is_file():
-            return export.load_variant(dest).path
+            problem = export.verify_variant(dest)
+            if not problem:
+                return export.load_variant(dest).path
+            print(f"warning: {problem}; rebuilding it")
         cfg = self.torch_model().config
         if recipe == "fp32":
             v = export.export_torch(self.torch_model("eager"), dest, recipe="fp32", precision="fp32", source=self.model,
@@ -212,6 +231,7 @@ class Engine:
         self.extra: dict[str, Any] = {"engine_name": spec.name, "description": spec.description}
         self.device = "cuda" if (spec.device == "cuda" or (spec.device == "auto" and env.gpu_name())) else "cpu"
         self.extra["device"] = self.device
+        self.cell_extra: dict[str, Any] = {}  # figures of the last timed cell (e.g. dynamo counters)
 
     @property
     def recipe(self) -> str:
@@ -273,8 +293,8 @@ class TorchEngine(Engine):
         reason = super().unavailable()
         if reason:
             return reason
-        if self.spec.engine == "torch-compile" and self.device == "cpu":
-            return "torch.compile engines here are GPU engines"
+        if self.spec.runtime == "torch-compile" and self.device == "cpu" and self.spec.precision != "fp32":
+            return f"{self.spec.precision} torch.compile engines are GPU engines (torch-compile:fp32 runs on CPU)"
         if self.spec.precision == "fp8" and self.device == "cuda":
             import torch
 
@@ -309,11 +329,34 @@ class TorchEngine(Engine):
             self.extra["fp8_linears"] = convert_to_fp8(model, act_amax=act)
             self.extra["fp8_scales"] = "static per-tensor" if act else "dynamic per-row"
         model.eval()
-        if self.spec.engine == "torch-compile" or self.spec.option == "cudagraphs":
-            mode = "reduce-overhead" if self.spec.option == "cudagraphs" else "default"
-            self.extra["compile_mode"] = mode
-            model = torch.compile(model, mode=mode, dynamic=False)
+        self._eager = model
+        if self.compiled:
+            self.extra["compile_mode"] = "reduce-overhead" if self.spec.option == "cudagraphs" else "default"
         self._model = model
+
+    @property
+    def compiled(self) -> bool:
+        """Whether this engine runs through ``torch.compile``."""
+        return self.spec.runtime == "torch-compile" or self.spec.option == "cudagraphs"
+
+    def time(self, batch: int, seq: int, *, warmup: int, iterations: int) -> LatencyStats:
+        """Time one shape; a compiled engine gets fresh dynamo state and a guard against eager fallback.
+
+        Several compiled engines (and shapes) in one process once exhausted dynamo's recompile limit, after which
+        dynamo silently ran the *eager* model and its time was recorded as the compiled engine's (14.8 vs 3.79 ms
+        on an H100). Each (engine, shape) now compiles from a reset state, ``fail_on_recompile_limit_hit`` turns
+        a fallback into an error, and the graphs, recompiles and graph breaks of the timed cell are recorded.
+        """
+        if not self.compiled:
+            return super().time(batch, seq, warmup=warmup, iterations=iterations)
+        import torch
+
+        self.setup()
+        with compile_guard() as stats:
+            self._model = torch.compile(self._eager, mode=self.extra["compile_mode"], dynamic=False)
+            result = super().time(batch, seq, warmup=max(warmup, 2), iterations=iterations)
+        self.cell_extra = stats
+        return result
 
     def _feed(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         import torch
@@ -363,16 +406,16 @@ class OrtEngine(Engine):
 
     def _file_recipe(self) -> str:
         prec = self.spec.name.split(":")[1]
-        if self.spec.engine == "ort-cuda" and prec == "fp32":
+        if self.spec.runtime == "ort-cuda" and prec == "fp32":
             return "fp32-fused"
-        if self.spec.engine == "ort-trt":
+        if self.spec.runtime == "ort-trt":
             return "ptq" if prec == "int8" else "fp32"  # TensorRT builds FP16 itself from the FP32 graph
         return _ORT_RECIPES[prec]
 
     def unavailable(self) -> str:
         from nbutils.sessions import provider_unavailable_reason
 
-        return provider_unavailable_reason(self.provider_of[self.spec.engine])
+        return provider_unavailable_reason(self.provider_of[self.spec.runtime])
 
     def setup(self) -> None:
         from nbutils.sessions import make_session
@@ -380,15 +423,15 @@ class OrtEngine(Engine):
         if getattr(self, "_info", None) is not None:
             return
         path = self.assets.onnx(self._file_recipe())
-        provider = self.provider_of[self.spec.engine]
+        provider = self.provider_of[self.spec.runtime]
         qdq = self._file_recipe() == "ptq"
         self._info = make_session(path, provider, threads=self.threads, qdq=qdq, fp16=self.spec.precision == "fp16",
-                                  int8=self.spec.engine == "ort-trt" and self.spec.precision == "int8",
+                                  int8=self.spec.runtime == "ort-trt" and self.spec.precision == "int8",
                                   cache_dir=self.cache_dir, profile_shapes=self.profile, fallback=False,
                                   cuda_graph=self.spec.option == "cudagraph")
         self.extra.update(self._info.provenance())
         self.extra["onnx_file"] = str(path)
-        if self.spec.engine == "ort-cuda" and qdq:
+        if self.spec.runtime == "ort-cuda" and qdq:
             self.extra["note"] = "Q/DQ on the CUDA provider runs as floating point plus Q/DQ work: not INT8 speed"
 
     def bind(self, batch: int, seq: int) -> Callable[[], Any]:
@@ -434,42 +477,104 @@ def make_engine(name: str, assets: Assets, **kwargs: Any) -> Engine:
     if name not in ENGINES:
         raise NbUtilsError(f"unknown engine {name!r}", f"use one of: {', '.join(ENGINES)}")
     spec = ENGINES[name]
-    cls = OrtEngine if spec.engine.startswith("ort-") else TorchEngine
+    cls = OrtEngine if spec.runtime.startswith("ort-") else TorchEngine
     return cls(spec, assets, **kwargs)
 
 
+@dataclass
+class GridResult:
+    """What a grid produced: timed rows, engines skipped because this machine lacks something, and failures.
+
+    A *skip* (no GPU, no TensorRT) is a fact about the machine and is reported; a *failure* (an engine the user
+    asked for that could not be built or run here) is an error of the run: :meth:`raise_failures` fails it.
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+    def __iter__(self) -> Any:  # ``rows, skipped = run_grid(...)`` keeps working
+        return iter((self.rows, self.skipped))
+
+    def raise_failures(self) -> None:
+        """Raise one :class:`NbUtilsError` naming every failed engine with its full reason (nothing is cut)."""
+        if self.failed:
+            lines = "\n".join(f"  {f['engine']}: {f['reason']}" for f in self.failed)
+            raise NbUtilsError(f"{len(self.failed)} requested engine(s) failed:\n{lines}",
+                               "fix the cause above, or leave the engine out of the grid (engines=[...] / --engines)")
+        if not self.rows:
+            raise NbUtilsError("nothing was timed: every requested engine was skipped on this machine "
+                               f"({'; '.join(s['engine'] + ': ' + s['reason'] for s in self.skipped)})",
+                               "choose engines this machine can run (see python -m nbutils bench --help)")
+
+
 def run_grid(engines: Sequence[Engine], batch_sizes: Sequence[int], seq_lengths: Sequence[int], *, warmup: int,
-             iterations: int, progress: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Time every available engine at every (batch, seq); returns (rows, skipped engines with reasons)."""
+             iterations: int, progress: bool = True) -> GridResult:
+    """Time every available engine at every (batch, seq).
+
+    Unavailable engines are skipped with the reason; an engine that fails to build or run is recorded as a
+    failure with its full message and the grid goes on (what was measured is kept).
+    """
     from tqdm.auto import tqdm
 
-    skipped, runnable = [], []
+    out = GridResult()
+    runnable = []
     for e in engines:
         reason = e.unavailable()
-        (skipped.append({"engine": e.spec.name, "reason": reason}) if reason else runnable.append(e))
-    rows = []
+        (out.skipped.append({"engine": e.spec.name, "reason": reason}) if reason else runnable.append(e))
     bar = tqdm(total=len(runnable) * len(batch_sizes) * len(seq_lengths), desc="benchmark", disable=not progress)
     for e in runnable:
         try:
             e.setup()
-        except Exception as exc:  # noqa: BLE001 - an engine that fails to build is reported, the grid goes on
-            skipped.append({"engine": e.spec.name, "reason": f"setup failed: {type(exc).__name__}: {str(exc)[:200]}"})
+        except Exception as exc:  # noqa: BLE001 - reported as a failure of the run, the grid goes on
+            out.failed.append({"engine": e.spec.name, "reason": f"setup failed: {type(exc).__name__}: {exc}"})
             bar.update(len(batch_sizes) * len(seq_lengths))
             continue
         for seq in seq_lengths:
             for b in batch_sizes:
                 bar.set_postfix_str(f"{e.spec.name} b{b} s{seq}")
+                e.cell_extra = {}
                 try:
                     stats = e.time(b, seq, warmup=warmup, iterations=iterations)
                 except Exception as exc:  # noqa: BLE001
-                    skipped.append({"engine": f"{e.spec.name} b{b} s{seq}",
-                                    "reason": f"run failed: {type(exc).__name__}: {str(exc)[:200]}"})
+                    out.failed.append({"engine": f"{e.spec.name} b{b} s{seq}",
+                                       "reason": f"run failed: {type(exc).__name__}: {exc}"})
                 else:
-                    rows.append({"engine_name": e.spec.name, "engine": e.spec.engine, "precision": e.spec.precision,
-                                 "recipe": e.recipe, "seq": seq, **stats.as_dict(), "extra": dict(e.extra)})
+                    out.rows.append({"engine_name": e.spec.name, "engine": e.spec.engine, "precision": e.spec.precision,
+                                     "recipe": e.recipe, "seq": seq, **stats.as_dict(),
+                                     "extra": {**e.extra, **e.cell_extra}})
                 bar.update(1)
     bar.close()
-    return rows, skipped
+    return out
+
+
+@contextlib.contextmanager
+def compile_guard() -> Iterator[dict[str, int]]:
+    """Fresh dynamo state for one compiled (engine, shape); a silent eager fallback becomes an error.
+
+    Yields a dict filled on exit with the cell's dynamo counters: ``dynamo_graphs`` (graphs compiled),
+    ``dynamo_graph_breaks`` and ``dynamo_frames``.
+    """
+    import torch
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    stats: dict[str, int] = {}
+    try:
+        with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
+            yield stats
+    except Exception as exc:
+        if "recompile" in str(exc).lower():
+            raise NbUtilsError(f"torch.compile hit dynamo's recompile limit: {str(exc).splitlines()[0][:300]}; "
+                               "the time would have been an eager fallback's, so nothing was recorded",
+                               "time fewer shapes per engine, or raise torch._dynamo.config.recompile_limit") from exc
+        raise
+    finally:
+        stats.update(dynamo_graphs=int(counters["stats"]["unique_graphs"]),
+                     dynamo_graph_breaks=int(sum(counters["graph_break"].values())),
+                     dynamo_frames=int(counters["frames"]["total"]))
 
 
 def short(name: str) -> str:

@@ -51,8 +51,10 @@ class Variant:
 
 
 def variant_dir(run_dir: Path, recipe: str) -> Path:
-    """The folder of one variant in the run folder."""
-    return Path(run_dir) / "onnx" / recipe
+    """The folder of one variant in the run folder (the rule lives in :func:`nbutils.vocab.variant_dir`)."""
+    from nbutils.vocab import variant_dir as _variant_dir
+
+    return _variant_dir(run_dir, recipe)
 
 
 def _sha256(path: Path) -> str:
@@ -276,6 +278,25 @@ def ort_dynamic(src: Variant, dest_dir: Path, *, recipe: str = "ort-dynamic") ->
                                  {"source": str(src.path), "task": src.meta.get("task"), "reduce_range": reduce_range,
                                   "tool": "onnxruntime.quantization.quantize_dynamic"}, src.path.parent)
     return variant
+
+
+def verify_variant(dest_dir: str | Path) -> str:
+    """Empty if the variant folder holds a valid file matching its sidecar, else what is wrong with it."""
+    folder = Path(dest_dir)
+    try:
+        meta = read_json(folder / "variant.json")
+    except (OSError, ValueError) as exc:
+        return f"variant folder {folder} has no readable variant.json ({type(exc).__name__})"
+    from nbutils.sessions import check_model_file
+
+    try:
+        check_model_file(folder / MODEL_FILE)
+    except NbUtilsError as exc:
+        return f"cached export in {folder} is unusable: {exc.problem}"
+    want = meta.get("sha256")
+    if want and _sha256(folder / MODEL_FILE) != want:
+        return f"cached export {folder / MODEL_FILE} does not match the sha256 in its variant.json (changed or corrupt)"
+    return ""
 
 
 def load_variant(dest_dir: Path) -> Variant:

@@ -47,9 +47,56 @@ def default_db_path() -> Path:
 
 
 def new_run_id(profile: str) -> str:
-    """A sortable run id: ``YYYYmmdd-HHMMSS-<profile>``."""
+    """A sortable run id: ``YYYYmmdd-HHMMSS-<profile>`` (made unique by :func:`claim_run_dir`)."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{profile}"
+
+
+def claim_run_dir(run_id: str, *, exact: bool = False) -> Path:
+    """Create ``runs/<run_id>/`` atomically and return it; the folder belongs to this run alone.
+
+    Two runs started in the same second get the same timestamp id: ``mkdir`` (atomic on every file system)
+    lets exactly one of them have it, and the other takes ``<run_id>-2`` (``-3`` ...). With ``exact`` (a
+    user-chosen ``--run-id``) an existing folder is an error instead.
+    """
+    from nbutils.errors import NbUtilsError
+
+    root = runs_dir()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NbUtilsError(f"cannot create the runs folder {root}: {exc.strerror}",
+                           f"make {root.parent} writable, or set {RUNS_ENV} to a writable folder") from exc
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise NbUtilsError(f"the runs folder {root} is not writable",
+                           f"make it writable (chmod u+w {root}) or set {RUNS_ENV} to a writable folder")
+    for n in range(1, 1000):
+        candidate = root / (run_id if n == 1 else f"{run_id}-{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            if exact:
+                raise NbUtilsError(f"run folder {candidate} already exists",
+                                   "choose another --run-id, or delete that folder first") from None
+            continue
+        return candidate.resolve()
+    raise NbUtilsError(f"could not claim a run folder for {run_id!r} (999 taken)", "clean up runs/ (python -m nbutils clean)")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _apply_umask(path: Path) -> None:
+    """Give a temporary file/folder the mode a normal write would have (``mkstemp`` makes 0600/0700)."""
+    mask = _umask()
+    if path.is_dir():
+        for sub in [path, *path.rglob("*")]:
+            sub.chmod((0o777 if sub.is_dir() else 0o666) & ~mask)
+    else:
+        path.chmod(0o666 & ~mask)
 
 
 def resolve_run_dir(run_dir: str | os.PathLike[str] | None) -> Path:
@@ -76,6 +123,7 @@ def atomic_path(dest: str | os.PathLike[str], *, is_dir: bool = False) -> Iterat
         tmp = Path(name)
     try:
         yield tmp
+        _apply_umask(tmp)
         if is_dir:
             old = None
             if dest.exists():

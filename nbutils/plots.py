@@ -57,9 +57,11 @@ def latency_vs_batch(frame: pd.DataFrame, title: str = "p50 latency vs batch") -
     """Lines of p50 latency against batch size, one per engine/precision, a facet per sequence length."""
     import plotly.express as px
 
+    from nbutils.vocab import label
+
     lat = frame[frame["metric"] == "latency_p50_ms"].copy()
-    lat["engine / precision"] = lat["engine"] + " " + lat["precision"] + " " + lat["recipe"]
-    fig = px.line(lat.sort_values("batch"), x="batch", y="value", color="engine / precision", facet_col="seq",
+    lat["engine · recipe"] = [label(e, r) for e, r in zip(lat["engine"], lat["recipe"], strict=True)]
+    fig = px.line(lat.sort_values("batch"), x="batch", y="value", color="engine · recipe", facet_col="seq",
                   markers=True, log_y=True, title=title, labels={"value": "p50 latency (ms)"})
     fig.update_xaxes(type="log")
     return fig

@@ -31,6 +31,7 @@ import numpy as np
 
 from nbutils.errors import NbUtilsError
 from nbutils.paths import atomic_path, read_json, write_json
+from nbutils.vocab import main_metric
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -483,7 +484,7 @@ def qat_dir(run_dir: Path, baseline_key: str, kd: bool) -> Path:
 def score_row(recipe: str, result: Any, fp32: Any, *, calibration_s: float | None = None,
               calib_samples: int | None = None) -> dict[str, Any]:
     """One comparison-table row: task metrics, delta to FP32, agreement, SQNR of the outputs."""
-    main = "accuracy" if "accuracy" in result.metrics else "f1"
+    main = main_metric(result.metrics)
     row: dict[str, Any] = {"recipe": recipe, **{k: round(v, 3) for k, v in result.metrics.items()},
                            f"delta_{main}_pts": round(result.metrics[main] - fp32.metrics[main], 3)}
     if result.outputs is not None and fp32.outputs is not None:
@@ -495,7 +496,7 @@ def score_row(recipe: str, result: Any, fp32: Any, *, calibration_s: float | Non
     return row
 
 
-def rows_to_measurements(rows: Iterable[dict[str, Any]], *, engine: str = "torch-eager",
+def rows_to_measurements(rows: Iterable[dict[str, Any]], *, engine: str = "torch-eager:int8-sim",
                          precision: str = "int8-sim", seq: int | None = None) -> list[Any]:
     """Comparison-table rows -> results-database measurements (known metrics only)."""
     from nbutils.results import METRICS, Measurement
@@ -504,9 +505,10 @@ def rows_to_measurements(rows: Iterable[dict[str, Any]], *, engine: str = "torch
     for row in rows:
         extra = {k: v for k, v in row.items() if k not in METRICS and k != "recipe"}
         prec = "fp32" if row["recipe"] == "fp32" else precision
+        eng = "torch-eager:fp32" if row["recipe"] == "fp32" else engine
         for metric in METRICS:
             if metric in row and row[metric] is not None and math.isfinite(float(row[metric])):
-                out.append(Measurement(metric, float(row[metric]), row["recipe"], engine, prec, None, seq, extra))
+                out.append(Measurement(metric, float(row[metric]), row["recipe"], eng, prec, None, seq, extra))
     return out
 
 
@@ -546,7 +548,7 @@ def run_qat(base: Any, ptq_model: Any, run_dir: Path, *, epochs: float, lr: floa
     cfg = base.config
     train = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, batch_size=cfg.batch_size,
                    shuffle=True, seed=cfg.seed + 1).batches
-    main = "accuracy" if base.data.task == "classification" else "f1"
+    main = main_metric(base.data.task)
     student = copy.deepcopy(ptq_model)
     steps = max(1, int(len(train) * epochs))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nbutils.results import read_results
+from nbutils.vocab import label, main_metric, runtime_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,8 +22,8 @@ LATENCY_METRICS = ["latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "laten
 def accuracy_table(frame: pd.DataFrame, baseline_recipe: str = "fp32") -> pd.DataFrame:
     """One row per (model, recipe, engine, precision): task metrics, agreement and delta to FP32.
 
-    The delta is taken against the ``baseline_recipe`` row of the same model on ``torch-eager``
-    (falling back to any engine), in percentage points.
+    ``engine`` is the full engine name (:mod:`nbutils.vocab`). The delta is taken against the
+    ``baseline_recipe`` row of the same model on PyTorch eager (falling back to any engine), in points.
     """
     import pandas as pd
 
@@ -31,22 +32,23 @@ def accuracy_table(frame: pd.DataFrame, baseline_recipe: str = "fp32") -> pd.Dat
         return pd.DataFrame(columns=["model", "recipe", "engine", "precision", *ACCURACY_METRICS])
     table = sub.pivot_table(index=["model", "recipe", "engine", "precision"], columns="metric", values="value",
                             aggfunc="last").reset_index()
-    main = "accuracy" if "accuracy" in table.columns else ("f1" if "f1" in table.columns else None)
+    metric_cols = [m for m in ACCURACY_METRICS if m in table.columns]
+    main = main_metric(metric_cols) if {"accuracy", "f1"} & set(metric_cols) else None
     if main is not None:
         deltas = []
         for _, row in table.iterrows():
             ref = table[(table["model"] == row["model"]) & (table["recipe"] == baseline_recipe)]
-            eager = ref[ref["engine"] == "torch-eager"]
+            eager = ref[ref["engine"].map(runtime_of) == "torch-eager"]
             ref = eager if not eager.empty else ref
             deltas.append(row[main] - ref[main].iloc[0] if not ref.empty else float("nan"))
         table[f"delta_{main}_pts"] = deltas
     cols = ["model", "recipe", "engine", "precision"] + [c for c in table.columns if c not in
                                                          ("model", "recipe", "engine", "precision")]
-    return table[cols]
+    return table[cols].dropna(axis=1, how="all")
 
 
 def latency_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """TensorRT-demo layout: per model, seq and batch, each engine/precision's mean, p95, p99 (ms)."""
+    """TensorRT-demo layout: per model, seq and batch, each engine variant's mean, p95, p99 (ms)."""
     sub = frame[frame["metric"].isin(LATENCY_METRICS)]
     if sub.empty:
         import pandas as pd
@@ -56,7 +58,9 @@ def latency_table(frame: pd.DataFrame) -> pd.DataFrame:
                             values="value", aggfunc="last").reset_index()
     order = ["model", "seq", "batch", "engine", "precision", "recipe"] + [m for m in LATENCY_METRICS
                                                                           if m in table.columns]
-    return table[order].sort_values(["model", "seq", "batch", "latency_p50_ms"]).reset_index(drop=True)
+    table = table[order].sort_values(["model", "seq", "batch", "latency_p50_ms"]).reset_index(drop=True)
+    table[["seq", "batch"]] = table[["seq", "batch"]].astype(int)
+    return table
 
 
 def headline_tables(db: Path, run_id: str) -> dict[str, str]:
@@ -71,40 +75,74 @@ def headline_tables(db: Path, run_id: str) -> dict[str, str]:
         out["Latency (ms) and throughput (seq/s)"] = lat.to_html(index=False, float_format=lambda v: f"{v:.3f}")
     other = frame[~frame["metric"].isin(ACCURACY_METRICS + LATENCY_METRICS)]
     if not other.empty:
-        out["Other figures"] = other.to_html(index=False, float_format=lambda v: f"{v:.3f}")
+        out["Other figures"] = other.dropna(axis=1, how="all").to_html(index=False, float_format=lambda v: f"{v:.3f}")
     return out
 
 
 def demo_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """TensorRT BERT demo layout: one row per (model, seq, batch), columns ``<engine> <precision>`` × avg/p95/p99 ms."""
+    """TensorRT BERT demo layout: one row per (model, seq, batch), columns ``<engine> · <recipe>`` × avg/p95/p99 ms."""
     import pandas as pd
 
     sub = frame[frame["metric"].isin(["latency_mean_ms", "latency_p95_ms", "latency_p99_ms"])].copy()
     if sub.empty:
         return pd.DataFrame()
-    sub["column"] = sub["engine"] + " " + sub["precision"] + " " + sub["recipe"]
+    sub["column"] = [label(e, r) for e, r in zip(sub["engine"], sub["recipe"], strict=True)]
     sub["stat"] = sub["metric"].map({"latency_mean_ms": "avg", "latency_p95_ms": "p95", "latency_p99_ms": "p99"})
+    sub[["seq", "batch"]] = sub[["seq", "batch"]].astype(int)
     table = sub.pivot_table(index=["model", "seq", "batch"], columns=["column", "stat"], values="value", aggfunc="last")
     return table.sort_index(axis=1)
 
 
-def speedups(frame: pd.DataFrame, baseline_engine: str = "torch-eager", baseline_precision: str = "fp32") -> pd.DataFrame:
-    """p50 speed-up of every engine over PyTorch eager FP32 and over the fastest floating-point engine, per shape."""
+def speedups(frame: pd.DataFrame, baseline_engine: str = "torch-eager:fp32") -> pd.DataFrame:
+    """p50 speed-up of every engine variant over PyTorch eager FP32 and over the fastest floating-point engine."""
     lat = frame[frame["metric"] == "latency_p50_ms"].copy()
     if lat.empty:
         return lat
-    lat["label"] = lat["engine"] + " " + lat["precision"] + " " + lat["recipe"]
+    lat["label"] = [label(e, r) for e, r in zip(lat["engine"], lat["recipe"], strict=True)]
     out = []
     for (model, seq, batch), g in lat.groupby(["model", "seq", "batch"]):
-        base = g[(g["engine"] == baseline_engine) & (g["precision"] == baseline_precision)]["value"]
+        base = g[g["engine"] == baseline_engine]["value"]
         floats = g[g["precision"].isin(["fp32", "tf32", "fp16", "bf16"])]["value"]
         for _, r in g.iterrows():
-            out.append({"model": model, "seq": seq, "batch": batch, "label": r["label"], "p50_ms": r["value"],
+            out.append({"model": model, "seq": int(seq), "batch": int(batch), "label": r["label"],
+                        "engine": r["engine"], "recipe": r["recipe"], "p50_ms": r["value"],
                         "speedup_vs_eager_fp32": (base.min() / r["value"]) if not base.empty else float("nan"),
                         "speedup_vs_best_float": (floats.min() / r["value"]) if not floats.empty else float("nan")})
     import pandas as pd
 
     return pd.DataFrame(out)
+
+
+def accuracy_latency_points(acc: pd.DataFrame, frame: pd.DataFrame, batch: int) -> pd.DataFrame:
+    """One point per engine variant timed at ``batch``: its p50 latency and the accuracy of the recipe it runs.
+
+    The accuracy is the same engine's where it was evaluated, else the same runtime's, else any engine's for
+    that recipe (CUDA graphs or compilation do not change what a variant computes). ``seq`` is kept.
+    """
+    import pandas as pd
+
+    lat = frame[(frame["metric"] == "latency_p50_ms") & (frame["batch"] == batch)]
+    if acc.empty or lat.empty:
+        return pd.DataFrame()
+    main = main_metric([c for c in acc.columns if c in ACCURACY_METRICS])
+    rows = []
+    lat = lat.pivot_table(index=["model", "engine", "recipe", "precision", "seq"], values="value",
+                          aggfunc="last").reset_index()
+    for _, r in lat.iterrows():
+        same = acc[(acc["model"] == r["model"]) & (acc["recipe"] == r["recipe"])]
+        for pick in (same[same["engine"] == r["engine"]], same[same["engine"].map(runtime_of) == runtime_of(r["engine"])],
+                     same):
+            if not pick.empty:
+                src = pick.iloc[0]
+                rows.append({"model": r["model"], "engine": r["engine"], "recipe": r["recipe"],
+                             "precision": r["precision"], "seq": int(r["seq"]), "batch": int(batch),
+                             "p50_ms": r["value"], main: src[main], "accuracy_from": src["engine"],
+                             "label": label(r["engine"], r["recipe"])})
+                break
+    points = pd.DataFrame(rows)
+    if not points.empty:
+        points["pareto"] = pareto_front(points, "p50_ms", main)
+    return points
 
 
 def pareto_front(points: pd.DataFrame, x: str, y: str) -> pd.Series:

@@ -106,15 +106,110 @@ class Provenance:
     hardware: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: ``PRAGMA user_version`` of a database written under the identity rule of :mod:`nbutils.vocab`
+#: (version 0/1: the engine column held the runtime only).
+SCHEMA_VERSION = 2
+
+
+def check_writable(path: str | Path | None = None) -> Path:
+    """Raise a clear error now, before any work, if figures could not be written to ``path``.
+
+    Checks the folder (created if missing), the database file and SQLite's ``-wal``/``-shm`` companions
+    (a read-only ``-shm`` left behind keeps writes failing after the database itself is fixed).
+    Returns the resolved path.
+    """
+    import os
+
+    db = (Path(path) if path else default_db_path()).resolve()
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NbUtilsError(f"cannot create the folder of the results database {db.parent}: {exc.strerror}",
+                           "pass a writable location (results_db=... / --db, or set NBUTILS_RUNS_DIR)") from exc
+    if not os.access(db.parent, os.W_OK | os.X_OK):
+        raise NbUtilsError(f"the folder of the results database {db.parent} is not writable",
+                           f"make it writable (chmod u+w {db.parent}) or set NBUTILS_RUNS_DIR to a writable folder")
+    for candidate in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        if candidate.exists() and not os.access(candidate, os.R_OK | os.W_OK):
+            raise NbUtilsError(f"{candidate} is not writable, so no figure could be recorded",
+                               f"make it writable (chmod u+rw {candidate}) or pass another database")
+    if db.exists():
+        _check_sqlite(db)
+    return db
+
+
+def _check_sqlite(db: Path) -> None:
+    with db.open("rb") as fh:
+        head = fh.read(16)
+    if head and head != b"SQLite format 3\x00":
+        raise NbUtilsError(f"{db} is not an SQLite database (it starts with {head[:8]!r})",
+                           "point to the suite's results.sqlite, or move this file away and let the suite create one")
+
+
 def connect(path: str | Path | None = None) -> sqlite3.Connection:
-    """Open (and if needed create) the results database, in WAL mode with a 30 s busy timeout."""
-    db = Path(path) if path else default_db_path()
-    db.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(db, timeout=30.0, isolation_level=None)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA busy_timeout=30000")
-    con.executescript(_SCHEMA)
+    """Open (and if needed create) the results database for writing, in WAL mode with a 30 s busy timeout.
+
+    A database written before the identity rule is migrated here, in one transaction (see :mod:`nbutils.vocab`).
+    """
+    db = check_writable(path)
+    try:
+        con = sqlite3.connect(db, timeout=30.0, isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA busy_timeout=30000")
+        con.executescript(_SCHEMA)
+        _migrate(con)
+    except sqlite3.DatabaseError as exc:
+        raise NbUtilsError(f"cannot write to the results database {db}: {exc}",
+                           "check the file and its folder are writable and that it is the suite's database") from exc
     return con
+
+
+def _migrate(con: sqlite3.Connection) -> None:
+    """Bring an older database to :data:`SCHEMA_VERSION` (full engine names, one recipe per ONNX variant)."""
+    import pandas as pd
+
+    from nbutils.vocab import normalize_legacy
+
+    if con.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        if con.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:  # another writer may have won
+            old = pd.read_sql_query("SELECT id, engine, recipe, extra FROM results", con)
+            new = normalize_legacy(old)
+            changed = new[(new["engine"] != old["engine"]) | (new["recipe"] != old["recipe"])]
+            con.executemany("UPDATE results SET engine = ?, recipe = ? WHERE id = ?",
+                            [(e, r, int(i)) for i, e, r in zip(changed["id"], changed["engine"], changed["recipe"],
+                                                               strict=True)])
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def connect_readonly(path: str | Path | None = None) -> sqlite3.Connection:
+    """Open the results database for reading only: works on a read-only file or folder and never writes."""
+    db = (Path(path) if path else default_db_path()).resolve()
+    if not db.exists():
+        raise NbUtilsError(f"no results database at {db}",
+                           "run the suite first (make run), or pass --db with the right path")
+    _check_sqlite(db)
+    last: Exception | None = None
+    for query in ("mode=ro", "immutable=1"):  # immutable: a read-only folder where SQLite cannot make -shm
+        try:
+            con = sqlite3.connect(f"{db.as_uri()}?{query}", uri=True, timeout=30.0)
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return con
+        except sqlite3.DatabaseError as exc:
+            last = exc
+    raise NbUtilsError(f"cannot read the results database {db}: {last}",
+                       "check that the file is readable and is the suite's results.sqlite")
+
+
+def schema_version(con: sqlite3.Connection) -> int:
+    """The database's schema version (0 or 1: written before the identity rule)."""
+    return int(con.execute("PRAGMA user_version").fetchone()[0])
 
 
 def record(rows: Iterable[Measurement], prov: Provenance, db: str | Path | None = None) -> int:
@@ -156,11 +251,17 @@ def run_ids(db: str | Path | None = None) -> list[str]:
     path = Path(db) if db else default_db_path()
     if not path.exists():
         return []
-    con = connect(path)
+    con = connect_readonly(path)
     try:
+        if not _has_table(con):
+            return []
         return [r[0] for r in con.execute("SELECT DISTINCT run_id FROM results ORDER BY run_id")]
     finally:
         con.close()
+
+
+def _has_table(con: sqlite3.Connection) -> bool:
+    return con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='results'").fetchone() is not None
 
 
 def read_results(run: str | None = "latest", db: str | Path | None = None, *,
@@ -187,19 +288,28 @@ def read_results(run: str | None = "latest", db: str | Path | None = None, *,
     if run is not None and run not in ids:
         known = ", ".join(ids[-5:]) or "none"
         raise NbUtilsError(f"no results for run {run!r}", f"pick one of the recorded runs (latest: {known})")
-    con = connect(path)
+    con = connect_readonly(path)
     try:
         query = "SELECT * FROM results" + (" WHERE run_id = ?" if run else "") + " ORDER BY id"
         frame = pd.read_sql_query(query, con, params=(run,) if run else ())
+        legacy = schema_version(con) < SCHEMA_VERSION
     finally:
         con.close()
+    if legacy:  # rows written before the identity rule: full names recovered in memory, nothing written
+        from nbutils.vocab import normalize_legacy
+
+        frame = normalize_legacy(frame)
     if not all_columns:
         frame = frame[PUBLIC_COLUMNS]
     return frame
 
 
 def pivot(frame: pd.DataFrame, index: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
-    """One row per ``index`` combination and a column per metric (the last value wins)."""
+    """One row per ``index`` combination and a column per metric (the last value wins).
+
+    ``index`` must hold the full identity of a figure (``engine`` is the full engine name, see
+    :mod:`nbutils.vocab`), or distinct variants would share a cell.
+    """
     sub = frame[frame["metric"].isin(metrics)]
     table = sub.pivot_table(index=list(index), columns="metric", values="value", aggfunc="last")
     return table.reindex(columns=[m for m in metrics if m in table.columns]).reset_index()

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from nbutils.errors import NbUtilsError
-from nbutils.paths import new_run_id, project_root, runs_dir, write_json
+from nbutils.paths import claim_run_dir, new_run_id, project_root, runs_dir, write_json
+from nbutils.runs import CLAIMED_ENV
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 ALWAYS = ("run_dir", "results_db")
@@ -197,6 +198,18 @@ class NotebookOutcome:
     error: str = ""
 
 
+class SuiteInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a suite run, after the summary of what finished was written."""
+
+    def __init__(self, run_dir: Path, outcomes: list[NotebookOutcome]) -> None:
+        super().__init__(f"interrupted: run folder {run_dir}")
+        self.run_dir = run_dir
+        self.outcomes = outcomes
+
+
+
+
+
 def run_suite(profile_name: str = "default", only: str | None = None, overrides: Sequence[str] = (),
               run_id: str | None = None, progress: bool = True) -> tuple[Path, list[NotebookOutcome]]:
     """Execute the selected notebooks in order into a new run folder; returns it and the outcomes.
@@ -205,23 +218,56 @@ def run_suite(profile_name: str = "default", only: str | None = None, overrides:
         NbUtilsError: bad profile, notebook number or parameter (before any notebook runs).
 
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
     from tqdm.auto import tqdm
 
     profile = load_profile(profile_name)
     notebooks = discover()
     selected = select(notebooks, only)
     params = plan(selected, notebooks, profile, parse_overrides(overrides), Path.cwd())
-    run_dir = runs_dir() / (run_id or new_run_id(profile.name))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    db = runs_dir() / "results.sqlite"
+    from nbutils.results import check_writable
+
+    db = check_writable(runs_dir() / "results.sqlite")  # before any work: a read-only database fails now
+    run_dir = claim_run_dir(run_id or new_run_id(profile.name), exact=bool(run_id))
     write_json(run_dir / "run.json", {"profile": profile.name, "only": only, "overrides": list(overrides),
                                       "parameters": params, "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
     outcomes: list[NotebookOutcome] = []
     bar = tqdm(total=len(selected), desc="suite", unit="notebook", disable=not progress, file=sys.stdout)
     suite_start = time.perf_counter()
+    previous = os.environ.get(CLAIMED_ENV)
+    os.environ[CLAIMED_ENV] = str(run_dir)
+    try:
+        _execute(selected, params, run_dir, db, profile, outcomes, bar, suite_start)
+    except KeyboardInterrupt:
+        bar.close()
+        print("\ninterrupted: writing the summary of what finished", flush=True)
+        if run_dir.is_dir():
+            write_summary(run_dir, outcomes, profile, db)
+        raise SuiteInterrupted(run_dir, outcomes) from None
+    finally:
+        if previous is None:
+            os.environ.pop(CLAIMED_ENV, None)
+        else:
+            os.environ[CLAIMED_ENV] = previous
+    bar.close()
+    if not (run_dir / "run.json").is_file():
+        raise NbUtilsError(f"the run folder {run_dir} (or its run.json) was deleted while the suite ran; "
+                           "its artefacts are gone", "start the run again and leave its folder alone until it ends")
+    write_summary(run_dir, outcomes, profile, db)
+    return run_dir, outcomes
+
+
+def _execute(selected: list[NotebookInfo], params: dict[str, dict[str, Any]], run_dir: Path, db: Path,
+             profile: Profile, outcomes: list[NotebookOutcome], bar: Any, suite_start: float) -> None:
+    """Run the notebooks in order, appending to ``outcomes``; stops at the first failure."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
     for i, nb in enumerate(selected, 1):
+        if not (run_dir / "run.json").is_file():
+            msg = f"run folder {run_dir} (or its run.json) was deleted while the suite ran"
+            outcomes.append(NotebookOutcome(nb.name, run_dir / nb.path.name, 0.0, False, msg))
+            print(f"FAILED  {msg}", flush=True)
+            return
         out = run_dir / nb.path.name
         nb_params = {**params[nb.number], "run_dir": str(run_dir), "results_db": str(db)}
         bar.set_postfix_str(f"{nb.name} (elapsed {time.perf_counter() - suite_start:.0f} s)")
@@ -231,26 +277,26 @@ def run_suite(profile_name: str = "default", only: str | None = None, overrides:
             papermill.execute_notebook(str(nb.path), str(out), parameters=nb_params, kernel_name="python3",
                                        cwd=str(Path.cwd()), progress_bar=False,
                                        execution_timeout=profile.cell_timeout_s)
+        except KeyboardInterrupt:
+            outcomes.append(NotebookOutcome(nb.name, out, time.perf_counter() - start, False, "interrupted (Ctrl-C)"))
+            raise
         except PapermillExecutionError as exc:
             seconds = time.perf_counter() - start
             msg = (f"notebook {nb.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
                    f"{exc.ename}: {exc.evalue}")
             outcomes.append(NotebookOutcome(nb.name, out, seconds, False, msg))
             print(f"FAILED  {msg}\n  partially executed notebook kept at {out}", flush=True)
-            break
+            return
         except Exception as exc:  # noqa: BLE001 - kernel death, timeouts: still report and stop
             seconds = time.perf_counter() - start
             msg = f"notebook {nb.name} did not finish: {type(exc).__name__}: {exc}"
             outcomes.append(NotebookOutcome(nb.name, out, seconds, False, msg))
             print(f"FAILED  {msg}\n  partially executed notebook kept at {out}", flush=True)
-            break
+            return
         seconds = time.perf_counter() - start
         outcomes.append(NotebookOutcome(nb.name, out, seconds, True))
         print(f"[{i}/{len(selected)}] {nb.name} done in {seconds:.1f} s", flush=True)
         bar.update(1)
-    bar.close()
-    write_summary(run_dir, outcomes, profile, db)
-    return run_dir, outcomes
 
 
 def write_summary(run_dir: Path, outcomes: list[NotebookOutcome], profile: Profile, db: Path) -> Path:
@@ -267,7 +313,10 @@ def write_summary(run_dir: Path, outcomes: list[NotebookOutcome], profile: Profi
     for o in outcomes:
         link = ""
         if o.output.exists():
-            body, _ = exporter.from_notebook_node(nbformat.read(o.output, as_version=4))
+            try:
+                body, _ = exporter.from_notebook_node(nbformat.read(o.output, as_version=4))
+            except Exception as exc:  # noqa: BLE001 - a notebook cut off mid-write still gets its summary row
+                body = f"<p>could not render {html.escape(str(o.output))}: {html.escape(type(exc).__name__)}</p>"
             target = html_dir / f"{o.name}.html"
             target.write_text(body, encoding="utf-8")
             link = f'<a href="html/{target.name}">{html.escape(o.name)}</a>'

@@ -7,13 +7,18 @@ hardware, data spec) is attached here, once, so no notebook can forget it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from nbutils import env
-from nbutils.paths import default_db_path, resolve_run_dir
-from nbutils.results import Measurement, Provenance, record
+from nbutils.errors import NbUtilsError
+from nbutils.paths import resolve_run_dir
+from nbutils.results import Measurement, Provenance, check_writable, record
+
+#: Set by the suite runner while it executes notebooks: the run folder it claimed.
+CLAIMED_ENV = "NBUTILS_CLAIMED_RUN_DIR"
 
 
 @dataclass(frozen=True)
@@ -40,12 +45,27 @@ class NotebookRun:
         return Provenance(self.run_id, self.notebook, model, task, data, env.versions(), env.hardware())
 
     def record(self, rows: Iterable[Measurement], *, model: str, task: str, data: str = "") -> int:
-        """Write rows in one transaction (all or none)."""
+        """Write rows in one transaction (all or none); refuses if the suite's run folder was deleted meanwhile."""
+        self.check_alive()
         return record(rows, self.provenance(model=model, task=task, data=data), self.db)
+
+    def check_alive(self) -> None:
+        """Raise if this run's folder was deleted while it ran (the runner's folder holds ``run.json``)."""
+        if os.environ.get(CLAIMED_ENV) == str(self.run_dir) and not (self.run_dir / "run.json").is_file():
+            raise NbUtilsError(f"the run folder {self.run_dir} (or its run.json) was deleted while this run was going",
+                               "start the run again and leave its folder alone until it ends")
 
 
 def open_run(run_dir: str = "", notebook: str = "", results_db: str = "") -> NotebookRun:
-    """Resolve a notebook's ``run_dir``/``results_db`` parameters (empty = defaults)."""
+    """Resolve a notebook's ``run_dir``/``results_db`` parameters (empty = defaults).
+
+    Checks, before the notebook does any work, that figures can be written to the database, and that the run
+    folder the suite runner claimed still exists (it is never silently recreated).
+    """
+    claimed = os.environ.get(CLAIMED_ENV)
+    if run_dir and claimed and Path(run_dir).resolve() == Path(claimed) and not (Path(claimed) / "run.json").is_file():
+        raise NbUtilsError(f"the run folder {claimed} (or its run.json) was deleted while the suite ran",
+                           "start the run again and leave its folder alone until it ends")
+    db = check_writable(results_db or None)
     folder = resolve_run_dir(run_dir)
-    db = Path(results_db) if results_db else default_db_path()
-    return NotebookRun(folder, notebook, db.resolve())
+    return NotebookRun(folder, notebook, db)

@@ -21,10 +21,13 @@ def test_grid_validation_before_timing():
 
 
 def test_engine_names_are_consistent():
+    from nbutils.vocab import RUNTIMES
+
     for name, spec in engines.ENGINES.items():
-        assert spec.engine in ("torch-eager", "torch-compile", "ort-cpu", "ort-cuda", "ort-trt")
+        assert spec.runtime in RUNTIMES and spec.engine == name
         assert spec.precision in ("fp32", "tf32", "fp16", "bf16", "fp8", "int8"), name
-    labels = [(s.engine, s.precision, s.recipe, s.option) for s in engines.ENGINES.values()]
+    # the database identity is (engine, recipe): every engine variant must have its own
+    labels = [(s.engine, s.recipe) for s in engines.ENGINES.values()]
     assert len(labels) == len(set(labels)), "two engines would be indistinguishable in the database"
 
 
@@ -62,6 +65,7 @@ def test_cpu_grid_records_every_figure(tmp_path):
 
     rows, skipped = benchmark(run, "random:bert-tiny", ["torch-eager:fp32", "ort-cpu:int8-dynamic", "ort-cuda:fp16"],
                               [1, 2], [16], warmup=1, iterations=3, progress=False)
+    assert set(pd.DataFrame(rows)["engine"]) == {"torch-eager:fp32", "ort-cpu:int8-dynamic"}
     assert {(r["engine_name"], r["batch"]) for r in rows} == {(e, b) for e in ("torch-eager:fp32", "ort-cpu:int8-dynamic")
                                                               for b in (1, 2)}
     from nbutils import env
@@ -79,9 +83,10 @@ def test_pareto_front_and_speedups():
     pts = pd.DataFrame({"p50_ms": [10.0, 5.0, 5.0, 2.0, 8.0], "accuracy": [90.0, 89.0, 85.0, 80.0, 88.0]})
     assert list(report.pareto_front(pts, "p50_ms", "accuracy")) == [True, True, False, True, False]
     frame = pd.DataFrame({"model": "m", "seq": 128, "batch": 1, "metric": "latency_p50_ms",
-                          "engine": ["torch-eager", "ort-cpu", "ort-cpu"], "precision": ["fp32", "fp32", "int8"],
+                          "engine": ["torch-eager:fp32", "ort-cpu:fp32", "ort-cpu:int8-dynamic"],
+                          "precision": ["fp32", "fp32", "int8"],
                           "recipe": ["fp32", "fp32", "ort-dynamic"], "value": [100.0, 40.0, 10.0]})
     sp = report.speedups(frame).set_index("label")
-    assert sp.loc["ort-cpu int8 ort-dynamic", "speedup_vs_eager_fp32"] == pytest.approx(10.0)
-    assert sp.loc["ort-cpu int8 ort-dynamic", "speedup_vs_best_float"] == pytest.approx(4.0)
-    assert np.isclose(sp.loc["torch-eager fp32 fp32", "speedup_vs_eager_fp32"], 1.0)
+    assert sp.loc["ort-cpu:int8-dynamic · ort-dynamic", "speedup_vs_eager_fp32"] == pytest.approx(10.0)
+    assert sp.loc["ort-cpu:int8-dynamic · ort-dynamic", "speedup_vs_best_float"] == pytest.approx(4.0)
+    assert np.isclose(sp.loc["torch-eager:fp32 · fp32", "speedup_vs_eager_fp32"], 1.0)

@@ -76,13 +76,13 @@ pd.DataFrame([s.as_dict() for s in lat])
 # %%
 name = base.model_name
 extra = {"untrained": is_untrained(model), "train_samples": len(base.data.train), "epochs": cfg.epochs}
-rows = [Measurement(m, v, "fp32", "torch-eager", "fp32", None, cfg.max_length, extra)
+rows = [Measurement(m, v, "fp32", "torch-eager:fp32", "fp32", None, cfg.max_length, extra)
         for m, v in base.result.metrics.items()]
-rows.append(Measurement("train_s", base.train_s, "fp32", "torch-eager", "fp32", cfg.batch_size, cfg.max_length, extra))
+rows.append(Measurement("train_s", base.train_s, "fp32", "torch-eager:fp32", "fp32", cfg.batch_size, cfg.max_length, extra))
 rows.append(Measurement("size_mb", sum(f.stat().st_size for f in base.path.glob("*.safetensors")) / 1e6,
-                        "fp32", "torch-eager", "fp32", None, None, extra))
+                        "fp32", "torch-eager:fp32", "fp32", None, None, extra))
 for stats in lat:
-    rows += stats.measurements(recipe="fp32", engine="torch-eager", precision="fp32", seq=cfg.max_length, extra=extra)
+    rows += stats.measurements(recipe="fp32", engine="torch-eager:fp32", precision="fp32", seq=cfg.max_length, extra=extra)
 print(f"recorded {run.record(rows, model=name, task=base.data.task, data=base.data.describe())} figures")
 
 # %% [markdown]

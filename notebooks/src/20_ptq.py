@@ -52,6 +52,7 @@ from nbutils.baseline import BaselineConfig, ensure_baseline
 from nbutils.models import torch_predictor
 from nbutils.notebook import start
 from nbutils.tasks import encode, evaluate
+from nbutils.vocab import main_metric
 
 run = start("20_ptq", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
@@ -123,7 +124,7 @@ plots.histogram_with_ranges(edges, counts, ranges, title=f"|activation| histogra
 
 # %%
 ptq_rows = table[table.recipe.str.startswith("ptq-")]
-main = "accuracy" if "accuracy" in ptq_rows else "f1"
+main = main_metric(base.data.task)
 best_cal = ptq_rows.sort_values([main, "sqnr_db"], ascending=False).iloc[0]["recipe"][4:]
 for placement in placements:
     recipe = quant.Recipe(best_cal, placement)

@@ -39,6 +39,7 @@ from nbutils.baseline import BaselineConfig, ensure_baseline
 from nbutils.models import torch_predictor
 from nbutils.notebook import start
 from nbutils.tasks import evaluate
+from nbutils.vocab import main_metric
 
 run = start("30_qat", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
@@ -61,7 +62,7 @@ print(f"FP32 {fp32.metrics}\n{ptq_recipe} {ptq.metrics}")
 # The quantizer ranges stay fixed (from calibration); the weights learn to live with INT8 rounding.
 
 # %%
-main = "accuracy" if base.data.task == "classification" else "f1"
+main = main_metric(base.data.task)
 variants = {"qat": None}
 if kd:
     variants["qat-kd"] = quant.KDConfig(kd_temperature, kd_weight)

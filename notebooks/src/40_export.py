@@ -28,7 +28,7 @@ ort_calibrators: list = ["minmax", "entropy", "percentile-99.99", "percentile-99
 optimum_levels: list = ["O1", "O2", "O3"]  # Optimum ORTOptimizer levels to export (O4 needs a GPU)
 providers: list = ["cpu", "cuda", "tensorrt"]  # execution providers for the node-placement table
 qat_epochs: float = 0.5  # QAT epochs if notebook 30 has not produced the QAT models
-smoke: bool = False  # CI mode: tiny data, few calibration sentences, one ONNX Runtime calibrator
+smoke: bool = False  # CI mode: tiny data, few calibration sentences (the smoke profile also picks one calibrator)
 run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
 results_db: str = ""  # results database (empty: runs/results.sqlite)
 
@@ -45,14 +45,14 @@ from nbutils.notebook import start
 from nbutils.results import Measurement
 from nbutils.tasks import encode, evaluate
 from nbutils.timing import time_callable
+from nbutils.vocab import engine_for_file, main_metric
 
 run = start("40_export", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
                                  epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
                                  smoke=smoke)
 n_calib = min(calib_samples, 32) if smoke else calib_samples
-calibrators = ort_calibrators[:1] if smoke else ort_calibrators
-levels = optimum_levels[:1] if smoke else optimum_levels
+calibrators, levels = ort_calibrators, optimum_levels  # explicit -p values always win (smoke profile sets short lists)
 
 # %% [markdown]
 # ## Step 1: collect the PyTorch models
@@ -107,24 +107,25 @@ for name, qm in [(ptq_recipe, ptq_model), *qat_models.items()]:
 # %% [markdown]
 # ## Step 4: ONNX Runtime's own INT8 routes (Optimum)
 # * **Dynamic INT8** (CPU): weights INT8 offline, activations quantized per call. We quantize both the plain export
-#   and the fused graph (the latter needs `DefaultTensorType`, handled in `export.ort_dynamic`) and keep the faster.
+#   (`ort-dynamic`) and the fused graph (`ort-dynamic-fused`; it needs `DefaultTensorType`, handled in
+#   `export.ort_dynamic`), keep both as their own variants, and time them once here: which order is faster on this CPU?
 # * **Static INT8 Q/DQ** with `AutoCalibrationConfig` (minmax, entropy, percentiles) and the `avx512_vnni` preset,
 #   plus the `tensorrt` preset (symmetric activations) with the best calibrator.
 
 # %%
-dyn_plain = export.ort_dynamic(variants["fp32"], export.variant_dir(run.run_dir, "ort-dynamic-plain"), recipe="ort-dynamic")
-dyn_fused = export.ort_dynamic(variants["fp32-fused"], export.variant_dir(run.run_dir, "ort-dynamic-fused"),
-                               recipe="ort-dynamic")
+variants["ort-dynamic"] = export.ort_dynamic(variants["fp32"], export.variant_dir(run.run_dir, "ort-dynamic"))
+variants["ort-dynamic-fused"] = export.ort_dynamic(variants["fp32-fused"],
+                                                   export.variant_dir(run.run_dir, "ort-dynamic-fused"),
+                                                   recipe="ort-dynamic-fused")
 feed = synthetic_batch(1, cfg.max_length)
 order = {}
-for label, v in (("quantize, then ONNX Runtime optimizes", dyn_plain), ("optimize (fuse), then quantize", dyn_fused)):
-    s = sessions.make_session(v.path, "cpu")
+for label, name in (("quantize, then ONNX Runtime optimizes", "ort-dynamic"),
+                    ("optimize (fuse), then quantize", "ort-dynamic-fused")):
+    s = sessions.make_session(variants[name].path, "cpu")
     stats = time_callable(lambda s=s: s.session.run(None, {n: feed[n] for n in s.input_names}), batch=1,
                           warmup=3, iterations=10 if smoke else 50)
-    order[label] = stats.p50_ms
-faster = min(order, key=order.get)
-variants["ort-dynamic"] = dyn_fused if faster.startswith("optimize") else dyn_plain
-print({k: f"{v:.2f} ms" for k, v in order.items()}, "-> keeping:", faster)
+    order[f"{name} ({label})"] = round(stats.p50_ms, 3)
+print("p50 ms at batch 1:", order, "-> faster here:", min(order, key=order.get))
 
 calib = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, batch_size=32, limit=n_calib,
                pad_to_max=True).batches
@@ -146,7 +147,7 @@ for name, v in variants.items():
     reference = torch_predictor(torch_sources.get(name, eager))
     par = export.parity(reference, predict, base.validation.batches, v.precision)
     res = evaluate(predict, base.data, base.validation, reference=fp32.predictions)
-    main = "accuracy" if "accuracy" in res.metrics else "f1"
+    main = main_metric(base.data.task)
     row = {"variant": name, "precision": v.precision, "size_mb": round(v.size_mb, 1), "opset": v.meta["opset"],
            "Q/DQ pairs": v.meta["QuantizeLinear"], "int8 matmuls (both inputs)": v.meta["matmuls_int8_both_inputs"],
            "matmuls": v.meta["matmuls"], **{k: round(x, 3) for k, x in res.metrics.items()},
@@ -156,10 +157,10 @@ for name, v in variants.items():
     rows.append(row)
     extra = {"variant": name, "file": str(v.path), "sha256": v.meta["sha256"], **session.provenance(),
              **{k: row[k] for k in ("parity_max_abs", "parity_cosine", "parity_top1_%", "parity_ok")}}
-    recipe = "fp32" if name.startswith("fp32") else name
-    measurements += [Measurement(m, val, recipe, "ort-cpu", v.precision, None, cfg.max_length, extra)
+    engine = engine_for_file("ort-cpu", name, v.precision)  # one identity per variant (nbutils.vocab)
+    measurements += [Measurement(m, val, name, engine, v.precision, None, cfg.max_length, extra)
                      for m, val in res.metrics.items()]
-    measurements.append(Measurement("size_mb", v.size_mb, recipe, "ort-cpu", v.precision, None, None, extra))
+    measurements.append(Measurement("size_mb", v.size_mb, name, engine, v.precision, None, None, extra))
 table = pd.DataFrame(rows)
 print(f"recorded {run.record(measurements, model=base.model_name, task=task, data=base.data.describe())} figures")
 table

@@ -29,7 +29,7 @@ seq_lengths: list = [128]  # sequence lengths of the grid
 warmup: int = 10  # untimed calls before timing (compilation, caches)
 iterations: int = 100  # timed calls per grid point
 threads: int = 0  # ONNX Runtime CPU threads (0: ONNX Runtime's default)
-smoke: bool = False  # CI mode: batch 1, sequence 32, five iterations
+smoke: bool = False  # CI mode: tiny baseline (the smoke profile also sets a one-point grid and five iterations)
 run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
 results_db: str = ""  # results database (empty: runs/results.sqlite)
 
@@ -44,9 +44,11 @@ from nbutils.models import display_name, is_untrained
 from nbutils.notebook import start
 from nbutils.results import read_results
 
-run = start("60_benchmark", run_dir, results_db)
 names = engines or eng.default_engines()
-grid_b, grid_s, n_iter, n_warm = (([1], [32], 5, 1) if smoke else (batch_sizes, seq_lengths, iterations, warmup))
+# The grid is checked before any work (no baseline trained, nothing calibrated, no folder made for a bad grid);
+# the parameters are used as given: an explicit -p always wins.
+eng.validate_grid(names, batch_sizes, seq_lengths, warmup=warmup, iterations=iterations)
+run = start("60_benchmark", run_dir, results_db)
 print(f"CPU {env.cpu_info()['cpu']} ({env.cpu_info()['logical_cores']} threads, VNNI {env.has_vnni()}); "
       f"GPU {env.gpu_name() or 'none'}")
 print("engines:", names)
@@ -72,12 +74,16 @@ print(f"timing {name}")
 
 # %% [markdown]
 # ## Step 2: run the grid
-# Bad input (an unknown engine, batch 0, a sequence longer than the model's maximum) stops here, before any timing.
+# Engines this machine cannot run (no GPU, no TensorRT) are listed with the reason. An engine you asked for that
+# fails to build or run is an error: the figures already measured are recorded, then the notebook stops and names it.
 
 # %%
-rows, skipped = benchmark(run, spec, names, grid_b, grid_s, warmup=n_warm, iterations=n_iter, threads=threads,
-                          assets=assets, task=task, model_name=name, ptq_recipe=ptq_recipe)
-pd.DataFrame(skipped, columns=["engine", "reason"])
+grid = benchmark(run, spec, names, batch_sizes, seq_lengths, warmup=warmup, iterations=iterations, threads=threads,
+                 assets=assets, task=task, model_name=name, ptq_recipe=ptq_recipe)
+print(f"timed {len(grid.rows)} grid points; skipped here: {len(grid.skipped)}; failed: {len(grid.failed)}")
+for s in grid.skipped:
+    print(f"  skipped {s['engine']}: {s['reason']}")
+grid.raise_failures()
 
 # %% [markdown]
 # ## Step 3: the TensorRT-demo table

@@ -40,6 +40,7 @@ from nbutils.notebook import start
 from nbutils.results import Measurement, read_results
 from nbutils.sessions import make_session, ort_predictor
 from nbutils.tasks import evaluate
+from nbutils.vocab import engine_for_file, main_metric, recipe_of_folder
 
 run = start("70_accuracy", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
@@ -63,13 +64,9 @@ if not found:
         found.append(assets.onnx(recipe).parent)
 for folder in found:
     v = load_variant(folder)
-    if folder.name == "ort-dynamic-plain":
-        recipe = "ort-dynamic"
-    elif folder.name == "ort-dynamic-fused":
-        recipe = "ort-dynamic-fused"
-    else:
-        recipe = v.recipe if v.recipe != "ptq" else ptq_recipe
-    variants.append((recipe, "ort-cpu", v.precision, ort_predictor(make_session(v.path, "cpu"))))
+    recipe = recipe_of_folder(folder) if v.recipe != "ptq" else ptq_recipe
+    variants.append((recipe, engine_for_file("ort-cpu", recipe, v.precision), v.precision,
+                     ort_predictor(make_session(v.path, "cpu"))))
 if fp8:
     for name in ("torch-fp8:fp8", "torch-fp8:fp8-static"):
         e = make_engine(name, assets)
@@ -80,8 +77,9 @@ print(f"{len(variants)} variants:", [v[0] for v in variants])
 # ## Step 2: evaluate each on the validation split
 
 # %%
-rows = [{"recipe": "fp32", "engine": "torch-eager", "precision": "fp32", **fp32.metrics}]
-measurements = [Measurement(m, x, "fp32", "torch-eager", "fp32", None, cfg.max_length) for m, x in fp32.metrics.items()]
+rows = [{"recipe": "fp32", "engine": "torch-eager:fp32", "precision": "fp32", **fp32.metrics}]
+measurements = [Measurement(m, x, "fp32", "torch-eager:fp32", "fp32", None, cfg.max_length)
+                for m, x in fp32.metrics.items()]
 for recipe, engine, precision, predict in variants:
     res = evaluate(predict, base.data, base.validation, reference=fp32.predictions, desc=recipe)
     rows.append({"recipe": recipe, "engine": engine, "precision": precision, **res.metrics})
@@ -97,19 +95,16 @@ acc.round(3)
 # Latency is notebook 60's p50 at `latency_batch` for the same model, engine and recipe.
 
 # %%
-lat = frame[(frame.notebook == "60_benchmark") & (frame.model == base.model_name) & (frame.metric == "latency_p50_ms")
-            & (frame.batch == latency_batch)]
-main = "accuracy" if "accuracy" in acc.columns else "f1"
-points = acc.merge(lat[["engine", "recipe", "precision", "seq", "value"]].rename(columns={"value": "p50_ms"}),
-                   on=["engine", "recipe", "precision"], how="inner")
+lat = frame[(frame.notebook == "60_benchmark") & (frame.model == base.model_name)]
+main = main_metric(base.data.task)
+# One point per engine variant (full engine name, e.g. ort-cuda:fp16 and ort-cuda:fp16:cudagraph apart), with the
+# accuracy of the recipe it runs; the sequence length of the timing is kept beside it.
+points = report.accuracy_latency_points(acc, lat, latency_batch)
 if points.empty:
     print("No latency for this model in this run: run notebook 60 with the same model first.")
 else:
-    points["label"] = points["engine"] + " " + points["recipe"]
-    front = report.pareto_front(points, "p50_ms", main)
-    points["pareto"] = front
     write_tables(points.set_index("label"), run.path("report"), "accuracy-vs-latency")
-    display(plots.accuracy_vs_latency(points, front, y=main,
+    display(plots.accuracy_vs_latency(points, points["pareto"].tolist(), y=main,
                                       title=f"{base.model_name}: {main} vs p50 latency (batch {latency_batch})"))
 points.round(3) if not points.empty else None
 

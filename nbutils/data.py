@@ -131,6 +131,9 @@ def _load_folder(folder: Path, *, source: str) -> TaskData:
     splits = {}
     for split, file in files.items():
         assert file is not None
+        if file.stat().st_size == 0:
+            raise NbUtilsError(f"the {split} file {file} is empty (0 bytes)",
+                               "fill it with a header row ('sentence<TAB>label') and at least one example")
         builder = _EXTENSIONS[file.suffix]
         kwargs: dict[str, object] = {}
         if file.suffix == ".tsv":
@@ -138,8 +141,15 @@ def _load_folder(folder: Path, *, source: str) -> TaskData:
         try:
             splits[split] = datasets.load_dataset(builder, data_files=str(file), split="train", **kwargs)
         except Exception as exc:  # noqa: BLE001 - any parser failure is a bad file
+            if "corresponds to no data" in str(exc):
+                raise NbUtilsError(f"the {split} file {file} has a header but no rows",
+                                   "add examples below the header (one sentence and integer label per line)") from exc
             raise NbUtilsError(f"could not read {file}: {type(exc).__name__}: {exc}",
                                "check that the file is valid TSV/CSV/JSON with a header row") from exc
+    for split, ds in splits.items():
+        if len(ds) == 0:
+            raise NbUtilsError(f"the {split} file {files[split]} has a header but no rows",
+                               "add examples below the header (one sentence and integer label per line)")
     return _classification(splits["train"], splits["validation"], source=source, files=files)
 
 

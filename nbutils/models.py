@@ -75,6 +75,11 @@ def _random_config(arch: str) -> Any:
                       intermediate_size=inter, vocab_size=30522, max_position_embeddings=512)
 
 
+#: Weight files ``from_pretrained`` reads from a local folder (transformers' own names).
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
+                "tf_model.h5", "flax_model.msgpack")
+
+
 def _source(spec: str) -> str:
     """Where ``from_pretrained`` should look for weights/tokenizer of ``spec``."""
     s = spec.strip()
@@ -86,6 +91,11 @@ def _source(spec: str) -> str:
             raise NbUtilsError(f"model folder {path} has no config.json",
                                "pass a folder saved with save_pretrained (config.json + weights), "
                                "'default', or a random:<arch> name")
+        if not any((path / w).is_file() for w in WEIGHT_FILES):
+            raise NbUtilsError(f"model folder {path} has config.json but no weight file (looked for "
+                               f"{', '.join(WEIGHT_FILES)})",
+                               "copy the weights saved by save_pretrained into that folder, or pass the folder that "
+                               "holds them (a checkpoint of notebook 10 lives in <run>/checkpoints/baseline-<key>/)")
         return str(path)
     if s.startswith((".", "/", "~")):
         raise NbUtilsError(f"model path {s!r} does not exist", "pass an existing folder, 'default' or random:<arch>")

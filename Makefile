@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit lab lint notebooks clean
+.PHONY: install run test test-unit lab lint notebooks clean dashboard
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ test-unit: install           ## unit tests only (fast)
 
 lab: install
 	$(BIN)/jupyter lab notebooks/
+
+PORT ?= 8866
+dashboard: install           ## notebook 90 as an app (Voila, localhost only): make dashboard PORT=8866
+	$(BIN)/python -m nbutils dashboard --port $(PORT)
+	$(BIN)/voila notebooks/90_dashboard.ipynb --no-browser --port=$(PORT) --Voila.ip=127.0.0.1
 
 lint: install
 	$(BIN)/ruff check nbutils tests tools

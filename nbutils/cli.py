@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
     b.add_argument("--run-id", default=None, help="run folder name (default: timestamp-bench); must not exist yet")
     b.add_argument("--db", default=None, help="results database (default runs/results.sqlite)")
+    d = sub.add_parser("dashboard", help="print the URL of the dashboard that `make dashboard` serves (Voila)")
+    d.add_argument("--port", type=int, default=8866)
     c = sub.add_parser("clean", help="remove old run folders (checkpoints, ONNX files); database rows stay")
     c.add_argument("--keep", type=int, default=None, help="keep the newest N run folders, remove the rest")
     c.add_argument("--run", dest="runs", action="append", default=[], metavar="ID", help="remove this run (repeatable)")
@@ -82,6 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from nbutils.benchmark import bench_cli
 
             return bench_cli(args)
+        if args.command == "dashboard":
+            from nbutils.paths import default_db_path
+
+            print(f"dashboard: http://127.0.0.1:{args.port}/ (notebook 90 served by Voila over {default_db_path()})\n"
+                  f"  serve it with: make dashboard PORT={args.port}   (or: voila notebooks/90_dashboard.ipynb "
+                  f"--port={args.port} --Voila.ip=127.0.0.1)")
+            return 0
         if args.command == "clean":
             from nbutils import clean
 

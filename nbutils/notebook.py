@@ -17,11 +17,18 @@ def start(notebook: str, run_dir: str = "", results_db: str = "") -> NotebookRun
         results_db: the ``results_db`` parameter ('' = ``runs/results.sqlite``).
 
     """
-    import plotly.io as pio
-
-    # "notebook" embeds plotly.js in the output, so executed notebooks and summary.html show the
-    # charts offline; the mimetype renderer keeps them interactive in JupyterLab.
-    pio.renderers.default = "plotly_mimetype+notebook"
+    setup_display()
     run = open_run(run_dir, notebook, results_db)
     print(f"{notebook}: run folder {run.run_dir} (run id {run.run_id}); results database {run.db}")
     return run
+
+
+def setup_display() -> None:
+    """Make plotly figures render in JupyterLab, Voilà and the executed notebook's HTML (no run opened).
+
+    "notebook" embeds plotly.js in the output, so executed notebooks and summary.html show the charts offline;
+    the mimetype renderer keeps them interactive in JupyterLab.
+    """
+    import plotly.io as pio
+
+    pio.renderers.default = "plotly_mimetype+notebook"

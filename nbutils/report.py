@@ -19,6 +19,14 @@ ACCURACY_METRICS = ["accuracy", "exact_match", "f1", "agreement"]
 LATENCY_METRICS = ["latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "throughput_seq_s"]
 
 
+def _as_int(v: object) -> object:
+    """An integer for a whole number (also one stored as text or float), the value itself otherwise."""
+    try:
+        return int(float(v))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return v
+
+
 def accuracy_table(frame: pd.DataFrame, baseline_recipe: str = "fp32") -> pd.DataFrame:
     """One row per (model, recipe, engine, precision): task metrics, agreement and delta to FP32.
 
@@ -59,7 +67,7 @@ def latency_table(frame: pd.DataFrame) -> pd.DataFrame:
     order = ["model", "seq", "batch", "engine", "precision", "recipe"] + [m for m in LATENCY_METRICS
                                                                           if m in table.columns]
     table = table[order].sort_values(["model", "seq", "batch", "latency_p50_ms"]).reset_index(drop=True)
-    table[["seq", "batch"]] = table[["seq", "batch"]].astype(int)
+    table[["seq", "batch"]] = table[["seq", "batch"]].apply(lambda c: c.map(_as_int))
     return table
 
 
@@ -73,7 +81,9 @@ def headline_tables(db: Path, run_id: str) -> dict[str, str]:
     lat = latency_table(frame)
     if not lat.empty:
         out["Latency (ms) and throughput (seq/s)"] = lat.to_html(index=False, float_format=lambda v: f"{v:.3f}")
-    other = frame[~frame["metric"].isin(ACCURACY_METRICS + LATENCY_METRICS)]
+    other = frame[~frame["metric"].isin(ACCURACY_METRICS + LATENCY_METRICS)].copy()
+    for col in ("batch", "seq"):  # integers shown as integers (batch 1, not 1.000); missing ones blank
+        other[col] = other[col].map(lambda v: "" if v is None or v != v else str(int(v)))
     if not other.empty:
         out["Other figures"] = other.dropna(axis=1, how="all").to_html(index=False, float_format=lambda v: f"{v:.3f}")
     return out
@@ -88,7 +98,7 @@ def demo_table(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     sub["column"] = [label(e, r) for e, r in zip(sub["engine"], sub["recipe"], strict=True)]
     sub["stat"] = sub["metric"].map({"latency_mean_ms": "avg", "latency_p95_ms": "p95", "latency_p99_ms": "p99"})
-    sub[["seq", "batch"]] = sub[["seq", "batch"]].astype(int)
+    sub[["seq", "batch"]] = sub[["seq", "batch"]].apply(lambda c: c.map(_as_int))
     table = sub.pivot_table(index=["model", "seq", "batch"], columns=["column", "stat"], values="value", aggfunc="last")
     return table.sort_index(axis=1)
 
@@ -104,7 +114,7 @@ def speedups(frame: pd.DataFrame, baseline_engine: str = "torch-eager:fp32") -> 
         base = g[g["engine"] == baseline_engine]["value"]
         floats = g[g["precision"].isin(["fp32", "tf32", "fp16", "bf16"])]["value"]
         for _, r in g.iterrows():
-            out.append({"model": model, "seq": int(seq), "batch": int(batch), "label": r["label"],
+            out.append({"model": model, "seq": _as_int(seq), "batch": _as_int(batch), "label": r["label"],
                         "engine": r["engine"], "recipe": r["recipe"], "p50_ms": r["value"],
                         "speedup_vs_eager_fp32": (base.min() / r["value"]) if not base.empty else float("nan"),
                         "speedup_vs_best_float": (floats.min() / r["value"]) if not floats.empty else float("nan")})
@@ -135,7 +145,7 @@ def accuracy_latency_points(acc: pd.DataFrame, frame: pd.DataFrame, batch: int) 
             if not pick.empty:
                 src = pick.iloc[0]
                 rows.append({"model": r["model"], "engine": r["engine"], "recipe": r["recipe"],
-                             "precision": r["precision"], "seq": int(r["seq"]), "batch": int(batch),
+                             "precision": r["precision"], "seq": _as_int(r["seq"]), "batch": _as_int(batch),
                              "p50_ms": r["value"], main: src[main], "accuracy_from": src["engine"],
                              "label": label(r["engine"], r["recipe"])})
                 break

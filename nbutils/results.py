@@ -290,6 +290,8 @@ def read_results(run: str | None = "latest", db: str | Path | None = None, *,
         raise NbUtilsError(f"no results for run {run!r}", f"pick one of the recorded runs (latest: {known})")
     con = connect_readonly(path)
     try:
+        if not _has_table(con):
+            raise NbUtilsError(f"{path} is an SQLite file without a results table", "point to the suite's results.sqlite")
         query = "SELECT * FROM results" + (" WHERE run_id = ?" if run else "") + " ORDER BY id"
         frame = pd.read_sql_query(query, con, params=(run,) if run else ())
         legacy = schema_version(con) < SCHEMA_VERSION

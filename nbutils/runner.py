@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nbutils.errors import NbUtilsError
-from nbutils.paths import claim_run_dir, new_run_id, project_root, runs_dir, write_json
+from nbutils.paths import atomic_path, claim_run_dir, new_run_id, project_root, runs_dir, write_json
 from nbutils.runs import CLAIMED_ENV
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
@@ -326,10 +326,12 @@ def write_summary(run_dir: Path, outcomes: list[NotebookOutcome], profile: Profi
         tables = headline_tables(db, run_dir.name)
     except NbUtilsError as exc:
         tables = {"No figures": f"<p>{html.escape(str(exc))}</p>"}
-    sections = "\n".join(f"<h2>{html.escape(t)}</h2>\n{body}" for t, body in tables.items())
+    charts = summary_charts(db, run_dir)
+    sections = "\n".join(f"<h2>{html.escape(t)}</h2>\n{body}" for t, body in {**charts, **tables}.items())
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Run {html.escape(run_dir.name)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}</style>
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
+td.nb-int{{text-align:right}}</style>{'<script src="plotly.min.js"></script>' if charts else ''}
 </head><body><h1>INT8 suite run {html.escape(run_dir.name)}</h1>
 <p>Profile <b>{html.escape(profile.name)}</b>: {html.escape(profile.description)}. Results database: {html.escape(str(db))}.</p>
 <h2>Notebooks</h2><table><tr><th>notebook</th><th>seconds</th><th>status</th></tr>{''.join(rows)}</table>
@@ -342,6 +344,39 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th
     write_json(run_dir / "outcomes.json", [{"name": o.name, "seconds": o.seconds, "ok": o.ok, "error": o.error}
                                            for o in outcomes])
     return dest
+
+
+def summary_charts(db: Path, run_dir: Path) -> dict[str, str]:
+    """The dashboard's default views as static charts for ``summary.html`` (Pareto front, speed-up, accuracy).
+
+    The charts load one local copy of plotly.js written beside the page (``plotly.min.js``): offline, and shared
+    by every chart of the page instead of one 4.9 MB copy each.
+    """
+    from nbutils import dashboard
+
+    try:
+        data = dashboard.load(db)
+    except Exception:  # noqa: BLE001 - a summary is written whatever the database holds
+        return {}
+    if not data.ok:
+        return {}
+    frame = data.frame[data.frame["run_id"] == run_dir.name]
+    out: dict[str, str] = {}
+    for title, build in (("Accuracy vs latency (Pareto front)", dashboard.pareto_view),
+                         ("Speed-up over PyTorch eager FP32 and the best float engine", dashboard.speedup_view)):
+        try:
+            fig = build(frame)
+        except NbUtilsError:
+            continue
+        out[title] = fig.to_html(full_html=False, include_plotlyjs=False)
+    if out:
+        from plotly.offline import get_plotlyjs
+
+        js = run_dir / "plotly.min.js"
+        if not js.is_file():
+            with atomic_path(js) as tmp:
+                tmp.write_text(get_plotlyjs(), encoding="utf-8")
+    return out
 
 
 def describe_parameters() -> str:

@@ -29,3 +29,26 @@ def squad_file():
     if not path.is_file():
         pytest.skip("../shared/data/squad-v1.1 is not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """One smoke run of the whole suite, shared by every test that needs real rows (notebooks, dashboard).
+
+    Under ``.ci/run`` (``NBUTILS_EVIDENCE_DIR`` set) it is written there, so a red CI leaves the executed
+    notebooks and ``summary.html`` to read; otherwise into a temporary folder.
+    """
+    from nbutils.runner import run_suite
+
+    evidence = os.environ.get("NBUTILS_EVIDENCE_DIR")
+    runs = Path(evidence) if evidence else tmp_path_factory.mktemp("runs")
+    old = os.environ.get("NBUTILS_RUNS_DIR")
+    os.environ["NBUTILS_RUNS_DIR"] = str(runs)
+    try:
+        run_dir, outcomes = run_suite("smoke", progress=False)
+    finally:
+        if old is None:
+            os.environ.pop("NBUTILS_RUNS_DIR")
+        else:
+            os.environ["NBUTILS_RUNS_DIR"] = old
+    return runs, run_dir, outcomes

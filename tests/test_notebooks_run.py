@@ -5,26 +5,9 @@ import json
 import pytest
 
 from nbutils.results import read_results
-from nbutils.runner import discover, run_suite
+from nbutils.runner import discover
 
 pytestmark = pytest.mark.notebooks
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    import os
-
-    runs = tmp_path_factory.mktemp("runs")
-    old = os.environ.get("NBUTILS_RUNS_DIR")
-    os.environ["NBUTILS_RUNS_DIR"] = str(runs)
-    try:
-        run_dir, outcomes = run_suite("smoke", progress=False)
-    finally:
-        if old is None:
-            os.environ.pop("NBUTILS_RUNS_DIR")
-        else:
-            os.environ["NBUTILS_RUNS_DIR"] = old
-    return runs, run_dir, outcomes
 
 
 def test_every_notebook_ran(smoke_run):
@@ -58,3 +41,38 @@ def test_summary_and_database(smoke_run):
     acc70 = df[(df.notebook == "70_accuracy") & (df.metric == "accuracy")]
     assert {"fp32", "fp16", "ort-dynamic", "qat", "fp8", "fp8-static"} <= set(acc70.recipe)
     assert (run_dir / "report" / "accuracy.csv").is_file()
+
+
+def test_figures_keep_what_the_notebooks_promise(smoke_run):
+    """Numbers, not just presence: parity, one identity per variant, every requested engine accounted for."""
+    import pandas as pd
+
+    from nbutils import engines, report
+
+    runs, run_dir, _ = smoke_run
+    df = read_results(run_dir.name, runs / "results.sqlite", all_columns=True)
+    fp32 = df[(df.notebook == "10_baseline") & (df.metric == "accuracy")].value.item()
+    assert 50.0 < fp32 <= 100.0  # two classes: a trained baseline beats chance on the embedded set
+    # 40: every ONNX variant has its own rows, and the FP32 export passes parity with PyTorch
+    acc40 = df[(df.notebook == "40_export") & (df.metric == "accuracy")]
+    folders = sorted(p.parent.name for p in (run_dir / "onnx").glob("*/model.onnx"))
+    assert sorted(acc40.recipe) == folders, "an ONNX variant is missing or two share a recipe"
+    assert acc40.groupby(["recipe", "engine"]).size().max() == 1
+    extra = acc40.set_index("recipe").extra.map(json.loads)
+    assert extra["fp32"]["parity_ok"] is True and extra["fp32"]["parity_max_abs"] <= 1e-3
+    assert extra["fp32-fused"]["parity_ok"] is True
+    # 60: every requested engine has latency rows, or is skipped for a reason this machine states
+    lat = df[(df.notebook == "60_benchmark") & (df.metric == "latency_p50_ms")]
+    requested = engines.default_engines()
+    executed = (run_dir / "60_benchmark.ipynb").read_text()
+    for name in requested:
+        assert name in set(lat.engine) or f"skipped {name}:" in executed, name
+    assert lat.groupby(["engine", "recipe", "batch", "seq"]).size().max() == 1
+    assert (lat.value > 0).all()
+    # reports list every variant: 70's table holds every ONNX variant, its Pareto points every timed engine
+    acc_csv = pd.read_csv(run_dir / "report" / "accuracy.csv")
+    assert set(folders) <= set(acc_csv.recipe)
+    points = pd.read_csv(run_dir / "report" / "accuracy-vs-latency.csv")
+    assert set(lat.engine) == set(points.engine)
+    demo = report.demo_table(df[df.notebook == "60_benchmark"])
+    assert len({c[0] for c in demo.columns}) == lat.groupby(["engine", "recipe"]).ngroups

@@ -1,0 +1,125 @@
+"""The widget layer: ipywidgets controls whose defaults come from notebook parameters, and views that update in place.
+
+Every factory takes ``default=`` (a notebook parameter), so a papermill run never waits for a click and shows
+the views for the defaults. A :class:`View` is a display handle (IPython's ``display_id``): the first render is
+an ordinary output (it is in the executed notebook and its HTML), and later renders replace it in place in
+JupyterLab and Voilà. Nothing here is displayed at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+def _pick(options: Sequence[Any], default: Any) -> Any:
+    """``default`` if it is one of ``options``, else the first option (or None)."""
+    values = [o[1] if isinstance(o, tuple) else o for o in options]
+    if default in values:
+        return default
+    return values[0] if values else None
+
+
+def dropdown(options: Sequence[Any], default: Any, description: str, **kw: Any) -> Any:
+    """A ``Dropdown`` whose value starts at ``default`` (a parameter); falls back to the first option."""
+    import ipywidgets as w
+
+    return w.Dropdown(options=list(options), value=_pick(options, default), description=description,
+                      style={"description_width": "initial"}, **kw)
+
+
+def multi_select(options: Sequence[Any], default: Sequence[Any], description: str, rows: int = 6, **kw: Any) -> Any:
+    """A ``SelectMultiple`` starting at the defaults that exist among ``options`` (all of them if none do)."""
+    import ipywidgets as w
+
+    chosen = tuple(d for d in default if d in options) or tuple(options)
+    return w.SelectMultiple(options=list(options), value=chosen, description=description, rows=min(rows, max(1, len(options))),
+                            style={"description_width": "initial"}, **kw)
+
+
+def float_slider(default: float, low: float, high: float, step: float, description: str, **kw: Any) -> Any:
+    """A ``FloatSlider`` starting at ``default`` (clipped into range); updates when released."""
+    import ipywidgets as w
+
+    return w.FloatSlider(value=min(max(default, low), high), min=low, max=high, step=step, description=description,
+                         continuous_update=False, style={"description_width": "initial"}, readout_format=".4g", **kw)
+
+
+def button(description: str, tooltip: str = "", **kw: Any) -> Any:
+    """A ``Button``."""
+    import ipywidgets as w
+
+    return w.Button(description=description, tooltip=tooltip or description, **kw)
+
+
+def progress(description: str = "") -> Any:
+    """A progress bar (``IntProgress``) for long work started from a control."""
+    import ipywidgets as w
+
+    return w.IntProgress(value=0, min=0, max=1, description=description, bar_style="info")
+
+
+def message() -> Any:
+    """An HTML line for status and error messages (never a traceback)."""
+    import ipywidgets as w
+
+    return w.HTML(value="")
+
+
+def on_change(controls: Sequence[Any], callback: Callable[[], None]) -> None:
+    """Call ``callback()`` whenever any control's value changes."""
+    for c in controls:
+        c.observe(lambda _change: callback(), names="value")
+
+
+class View:
+    """One output updated in place: ``View(render)`` shows ``render()`` now, ``refresh()`` replaces it.
+
+    ``render`` returns a plotly figure, a pandas DataFrame, an HTML string or anything IPython can display.
+    An exception in ``render`` is shown as a readable message in the view, never as a traceback.
+    """
+
+    def __init__(self, render: Callable[[], Any], name: str = "") -> None:
+        self.render = render
+        self.name = name
+        self.handle: Any = None
+        self.last: Any = None
+
+    def _content(self) -> Any:
+        from IPython.display import HTML
+
+        try:
+            self.last = self.render()
+        except Exception as exc:  # noqa: BLE001 - shown to the user as a message, the dashboard stays usable
+            self.last = None
+            return HTML(f"<p class='nb-message' style='color:#a40'>{self.name}: {_escape(str(exc))}</p>")
+        return _displayable(self.last)
+
+    def show(self) -> View:
+        """Display the first render (an ordinary output, kept by papermill)."""
+        from IPython.display import display
+
+        self.handle = display(self._content(), display_id=True)
+        return self
+
+    def refresh(self) -> None:
+        """Render again and replace the shown output in place."""
+        content = self._content()
+        if self.handle is not None:
+            self.handle.update(content)
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text).replace("\n", "<br>")
+
+
+def _displayable(obj: Any) -> Any:
+    from IPython.display import HTML
+
+    if obj is None:
+        return HTML("<p class='nb-message'>(nothing to show)</p>")
+    if isinstance(obj, str):
+        return HTML(obj)
+    return obj

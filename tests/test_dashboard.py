@@ -1,0 +1,211 @@
+"""The dashboard (issue 9): data and views without a browser, then Voilà and JupyterLab in headless Chromium."""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import sys
+import time
+
+import pytest
+
+from nbutils import dashboard
+from nbutils.results import Measurement, Provenance, record
+
+from .browser import ROOT, artefacts, browser, free_port, server
+
+
+def _rows(db, run, p50s, machine="AMD EPYC"):
+    prov = Provenance(run, "60_benchmark", "bert-tiny (untrained)", "classification", "synthetic", {},
+                      {"cpu": machine, "gpu": None})
+    rows = [Measurement("latency_p50_ms", v, "fp32" if "fp32" in e else "ort-dynamic", e,
+                        "fp32" if "fp32" in e else "int8", 1, 128) for e, v in p50s.items()]
+    record(rows, prov, db)
+
+
+def test_two_runs_from_two_databases_side_by_side(tmp_path):
+    a, b = tmp_path / "cpu.sqlite", tmp_path / "gpu.sqlite"
+    _rows(a, "20261101-000000-cpu", {"torch-eager:fp32": 20.0, "ort-cpu:int8-dynamic": 5.0})
+    _rows(b, "20261102-000000-gpu", {"torch-eager:fp32": 2.0, "ort-cpu:int8-dynamic": 4.0, "ort-cpu:fp32": 1.0},
+          machine="Intel Xeon")
+    data = dashboard.load([a, b])
+    assert data.ok and set(data.frame.machine) == {"AMD EPYC", "Intel Xeon"}
+    both = dashboard.compare_runs(data.frame, "20261101-000000-cpu", "20261102-000000-gpu").set_index("engine")
+    assert len(both) == 2  # only the figures both runs measured
+    assert both.loc["torch-eager:fp32", "ratio_b_over_a"] == pytest.approx(0.1)
+    assert both.loc["ort-cpu:int8-dynamic", "ratio_b_over_a"] == pytest.approx(0.8)
+    with pytest.raises(Exception, match="no figures for run"):
+        dashboard.compare_runs(data.frame, "20261101-000000-cpu", "nope")
+
+
+def _view_text(render):
+    from nbutils.widgets import View
+
+    content = View(render, "view")._content()
+    return getattr(content, "data", str(content))
+
+
+def _legacy(path):
+    from tests.test_trust import _legacy_db
+
+    _legacy_db(path)
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "legacy", "not-sqlite", "no-table", "failed-run", "no-match"])
+def test_bad_databases_and_selections_give_messages_not_tracebacks(tmp_path, kind):
+    db = tmp_path / "runs" / "results.sqlite"
+    db.parent.mkdir()
+    if kind == "empty":
+        from nbutils.results import connect
+
+        connect(db).close()
+    elif kind == "legacy":
+        _legacy(db)
+    elif kind == "not-sqlite":
+        db.write_text("run_id,value\nx,1\n")
+    elif kind == "no-table":
+        sqlite3.connect(db).execute("CREATE TABLE other (x)").connection.commit()
+    elif kind in ("failed-run", "no-match"):
+        _rows(db, "20261101-000000-smoke", {"torch-eager:fp32": 20.0})
+        (db.parent / "20261101-000000-smoke").mkdir()
+        (db.parent / "20261101-000000-smoke" / "outcomes.json").write_text(json.dumps(
+            [{"name": "60_benchmark", "ok": False, "seconds": 1, "error": "notebook 60_benchmark failed in cell 5"}]))
+    before = hashlib.sha256(db.read_bytes()).hexdigest() if db.exists() else None
+    board = dashboard.Dashboard(db, {"engine": "ort-cuda:fp16" if kind == "no-match" else "(all)"})
+    box = board.build()
+    assert box is not None
+    texts = [_view_text(v.render) for v in board.views.values()]
+    joined = " ".join(str(t) for t in texts) + board.status.value
+    assert "Traceback" not in joined
+    if kind == "legacy":
+        assert board.data.ok and "torch-compile:fp16:cudagraphs" in set(board.data.frame.engine)
+        fig = board.views["latency"].render()
+        assert len(fig.data) >= 5
+    elif kind == "failed-run":
+        assert "60_benchmark did not finish" in board.status.value and board.data.ok
+    elif kind == "no-match":
+        assert "no latency figure matches this selection" in joined
+    else:
+        phrase = {"missing": "no results database at", "empty": "has no figures yet",
+                  "not-sqlite": "is not an SQLite database", "no-table": "without a results table"}[kind]
+        assert phrase in board.data.message and phrase in board.status.value and "Fix:" in board.status.value
+    if before is not None:
+        assert hashlib.sha256(db.read_bytes()).hexdigest() == before, "reading changed the database"
+
+
+def test_summary_page_has_charts_and_integer_batches(smoke_run):
+    _, run_dir, _ = smoke_run
+    page = (run_dir / "summary.html").read_text()
+    assert page.count("plotly-graph-div") >= 2 and '<script src="plotly.min.js">' in page
+    assert (run_dir / "plotly.min.js").is_file()
+    assert not re.search(r"<td>\d+\.0+</td>\s*<td>[A-Za-z]", page)  # no "1.000"-style batch or seq cells
+    assert "Accuracy vs latency (Pareto front)" in page
+
+
+def test_dashboard_notebook_under_papermill_shows_default_charts(smoke_run):
+    _, run_dir, outcomes = smoke_run
+    assert any(o.name == "90_dashboard" and o.ok for o in outcomes)
+    nb = json.loads((run_dir / "90_dashboard.ipynb").read_text())
+    kinds = [k for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", []) for k in o.get("data", {})]
+    assert kinds.count("application/vnd.plotly.v1+json") >= 3  # latency, speed-up, Pareto for the defaults
+    assert "application/vnd.jupyter.widget-view+json" in kinds
+
+
+@pytest.fixture(scope="module")
+def board_db(smoke_run, tmp_path_factory):
+    """A copy of the smoke run's database (real rows) plus latency rows of a tiny random model."""
+    from nbutils.cli import main
+
+    runs, _, _ = smoke_run
+    folder = tmp_path_factory.mktemp("board")
+    shutil.copy(runs / "results.sqlite", folder / "results.sqlite")
+    old = os.environ.get("NBUTILS_RUNS_DIR")
+    os.environ["NBUTILS_RUNS_DIR"] = str(folder)
+    try:
+        assert main(["bench", "--model", "random:bert-tiny", "--engines", "torch-eager:fp32,ort-cpu:int8-dynamic",
+                     "--batch", "1,4", "--seq", "16", "--iterations", "5", "--warmup", "1"]) == 0
+    finally:
+        if old is None:
+            os.environ.pop("NBUTILS_RUNS_DIR")
+        else:
+            os.environ["NBUTILS_RUNS_DIR"] = old
+    return folder
+
+
+def _select(page, label, value):
+    page.locator(".widget-dropdown", has_text=label).first.locator("select").select_option(label=str(value))
+
+
+def _latency_traces(page):
+    return page.evaluate("""() => { const p = document.querySelectorAll('.js-plotly-plot')[0];
+        return p.data.filter(t => t.mode === 'lines+markers').map(t => ({name: t.name, x: Array.from(t.x),
+        y: Array.from(t.y)})); }""")
+
+
+def test_voila_dashboard_in_chromium(board_db):
+    from nbutils.results import read_results
+
+    port = free_port()
+    env = {**os.environ, "NBUTILS_RUNS_DIR": str(board_db)}
+    cmd = [sys.executable, "-m", "voila", "notebooks/90_dashboard.ipynb", "--no-browser", f"--port={port}",
+           "--Voila.ip=127.0.0.1", "--show_tracebacks=True"]
+    shots = artefacts()
+    with server(cmd, f"http://127.0.0.1:{port}/", env, board_db / "voila.log"), browser() as page:
+        t0 = time.perf_counter()
+        page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
+        page.wait_for_selector(".js-plotly-plot", timeout=180_000)
+        first_chart_s = time.perf_counter() - t0
+        print(f"Voilà: first chart {first_chart_s:.1f} s after opening the page")
+        (board_db / "first_chart_s.txt").write_text(f"{first_chart_s:.2f}\n")
+        page.wait_for_selector(".widget-dropdown select", timeout=60_000)
+        page.screenshot(path=str(shots / "dashboard-voila-default.png"), full_page=True)
+        # change the selection: one model, one engine -> the chart and the table follow, with the database's values
+        _select(page, "model", "bert-tiny (untrained)")
+        _select(page, "engine", "ort-cpu:int8-dynamic")
+        page.wait_for_function("""() => { const p = document.querySelectorAll('.js-plotly-plot')[0];
+            return p && p.data && p.data.filter(t => t.mode === 'lines+markers').every(
+                t => t.name.startsWith('ort-cpu:int8-dynamic')); }""", timeout=60_000)
+        df = read_results(None, board_db / "results.sqlite")
+        want = df[(df.engine == "ort-cpu:int8-dynamic") & (df.metric == "latency_p50_ms")
+                  & (df.model == "bert-tiny (untrained)")].sort_values("batch")
+        traces = _latency_traces(page)
+        assert len(traces) == 1 and traces[0]["x"] == [1, 4]
+        assert traces[0]["y"] == pytest.approx(list(want.value))
+        mean = df[(df.engine == "ort-cpu:int8-dynamic") & (df.metric == "latency_mean_ms") & (df.batch == 4)
+                  & (df.model == "bert-tiny (untrained)")].value.item()
+        assert f"{mean:.3f}" in page.inner_text("body")  # the TensorRT-demo table shows the selected engine
+        page.screenshot(path=str(shots / "dashboard-voila-selected.png"), full_page=True)
+        # Measure now: rows are added in the background and a new point appears without a kernel restart
+        rows_before = len(df)
+        _select(page, "batch", 4)
+        page.get_by_role("button", name="Measure now").click()
+        page.wait_for_function("() => document.body.innerText.includes('measured ort-cpu:int8-dynamic')",
+                               timeout=240_000)
+        _select(page, "batch", "(all)")
+        page.wait_for_function("""() => { const p = document.querySelectorAll('.js-plotly-plot')[0];
+            return p.data.filter(t => t.mode === 'lines+markers').length === 2; }""", timeout=60_000)
+        after = read_results(None, board_db / "results.sqlite")
+        assert len(after) == rows_before + 5
+        page.screenshot(path=str(shots / "dashboard-voila-measured.png"), full_page=True)
+
+
+def test_jupyterlab_renders_the_dashboard_widgets(board_db):
+    port = free_port()
+    env = {**os.environ, "NBUTILS_RUNS_DIR": str(board_db), "JUPYTER_CONFIG_DIR": str(board_db / "jupyter-config")}
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+           "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root", f"--ServerApp.root_dir={ROOT}"]
+    with server(cmd, f"http://127.0.0.1:{port}/lab", env, board_db / "lab.log"), browser() as page:
+        page.goto(f"http://127.0.0.1:{port}/lab/tree/notebooks/90_dashboard.ipynb", timeout=120_000)
+        page.wait_for_selector(".jp-Notebook", timeout=120_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-mod-idle, "
+                               "[title*='Kernel Idle']", timeout=120_000)
+        page.locator(".jp-Notebook").first.click()
+        page.get_by_text("Run", exact=True).first.click()
+        page.get_by_text("Run All Cells", exact=True).first.click()
+        page.wait_for_selector(".widget-dropdown select", timeout=180_000)
+        page.wait_for_selector(".js-plotly-plot", timeout=180_000)
+        assert page.locator(".widget-dropdown select").count() >= 9
+        assert page.locator(".js-plotly-plot").count() >= 2
+        page.screenshot(path=str(artefacts() / "dashboard-jupyterlab.png"), full_page=False)

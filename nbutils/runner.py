@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nbutils.errors import NbUtilsError
-from nbutils.paths import atomic_path, claim_run_dir, new_run_id, project_root, runs_dir, write_json
+from nbutils.paths import claim_run_dir, new_run_id, project_root, runs_dir, write_json
 from nbutils.runs import CLAIMED_ENV
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
@@ -301,24 +301,22 @@ def _execute(selected: list[NotebookInfo], params: dict[str, dict[str, Any]], ru
 
 def write_summary(run_dir: Path, outcomes: list[NotebookOutcome], profile: Profile, db: Path) -> Path:
     """Render each executed notebook to HTML and write ``summary.html`` with the headline figures."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
+    from nbutils.htmlexport import export, write_plotlyjs
     from nbutils.report import headline_tables
 
     html_dir = run_dir / "html"
     html_dir.mkdir(exist_ok=True)
-    exporter = HTMLExporter()
+    plotlyjs = write_plotlyjs(run_dir)
     rows = []
     for o in outcomes:
         link = ""
         if o.output.exists():
-            try:
-                body, _ = exporter.from_notebook_node(nbformat.read(o.output, as_version=4))
-            except Exception as exc:  # noqa: BLE001 - a notebook cut off mid-write still gets its summary row
-                body = f"<p>could not render {html.escape(str(o.output))}: {html.escape(type(exc).__name__)}</p>"
             target = html_dir / f"{o.name}.html"
-            target.write_text(body, encoding="utf-8")
+            try:
+                export(o.output, target, plotlyjs)
+            except Exception as exc:  # noqa: BLE001 - a notebook cut off mid-write still gets its summary row
+                target.write_text(f"<p>could not render {html.escape(str(o.output))}: "
+                                  f"{html.escape(type(exc).__name__)}</p>", encoding="utf-8")
             link = f'<a href="html/{target.name}">{html.escape(o.name)}</a>'
         status = "ok" if o.ok else f"FAILED: {html.escape(o.error)}"
         rows.append(f"<tr><td>{link or html.escape(o.name)}</td><td>{o.seconds:.1f}</td><td>{status}</td></tr>")
@@ -370,12 +368,9 @@ def summary_charts(db: Path, run_dir: Path) -> dict[str, str]:
             continue
         out[title] = fig.to_html(full_html=False, include_plotlyjs=False)
     if out:
-        from plotly.offline import get_plotlyjs
+        from nbutils.htmlexport import write_plotlyjs
 
-        js = run_dir / "plotly.min.js"
-        if not js.is_file():
-            with atomic_path(js) as tmp:
-                tmp.write_text(get_plotlyjs(), encoding="utf-8")
+        write_plotlyjs(run_dir)
     return out
 
 

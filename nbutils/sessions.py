@@ -228,9 +228,10 @@ def integer_kernel_counts(optimized_model_path: str | Path) -> dict[str, int]:
     return out
 
 
-def node_placement(info: SessionInfo, feed: dict[str, np.ndarray]) -> dict[tuple[str, str], int]:
-    """Which execution provider ran which operators: (op type, provider) -> count, from ONNX Runtime's profile.
+def node_providers(info: SessionInfo, feed: dict[str, np.ndarray]) -> dict[str, tuple[str, str]]:
+    """Which execution provider ran each node: node name -> (op type, provider), from ONNX Runtime's profile.
 
+    The names are those of ONNX Runtime's optimized graph (save it with ``optimized_model_path`` to draw it).
     The session must have been built with ``enable_profiling=True``; runs ``feed`` once.
     """
     info.session.run(None, {n: feed[n] for n in info.input_names})
@@ -245,7 +246,12 @@ def node_placement(info: SessionInfo, feed: dict[str, np.ndarray]) -> dict[tuple
         if ev.get("cat") == "Node" and "op_name" in args and "provider" in args:
             node = ev["name"].rsplit("_kernel_time", 1)[0]
             seen[node] = (args["op_name"], args["provider"])
-    return dict(Counter(seen.values()))
+    return seen
+
+
+def node_placement(info: SessionInfo, feed: dict[str, np.ndarray]) -> dict[tuple[str, str], int]:
+    """Which execution provider ran which operators: (op type, provider) -> count (see :func:`node_providers`)."""
+    return dict(Counter(node_providers(info, feed).values()))
 
 
 def physical_threads() -> int:

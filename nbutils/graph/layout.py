@@ -1,0 +1,249 @@
+"""What to draw and where: Q/DQ folding, encoder-layer collapsing, and a layered top-to-bottom layout.
+
+The layout is Sugiyama-style: longest-path layers from networkx's topological generations (every edge points
+down), then barycenter sweeps to reduce crossings. Written here rather than taken from grandalf: grandalf's
+pure-Python Sugiyama needs minutes on a BERT-base Q/DQ graph (well over a thousand nodes), while the budget is
+seconds on two cores; networkx gives the layering, numpy the sweeps.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbutils.errors import NbUtilsError
+from nbutils.graph.model import QDQ_OPS, Graph, Node, family
+
+
+@dataclass
+class DNode:
+    """A drawn box: one ONNX node, a graph input/output, or a collapsed encoder layer."""
+
+    id: str
+    label: str
+    op: str
+    members: list[str] = field(default_factory=list)  # ONNX nodes inside (one, or a whole layer)
+    hover: str = ""
+    quantized_weight: bool = False
+
+    @property
+    def family(self) -> str:
+        """Operator family (colour)."""
+        return family(self.op)
+
+
+@dataclass
+class DEdge:
+    """A drawn edge; ``qdq`` holds the folded Q/DQ nodes it passes through (drawn as one glyph)."""
+
+    src: str
+    dst: str
+    tensor: str
+    label: str = ""
+    qdq: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Drawing:
+    """Nodes with positions (x, rank) and edges: everything :mod:`nbutils.graph.view` needs."""
+
+    nodes: dict[str, DNode]
+    edges: list[DEdge]
+    pos: dict[str, tuple[float, int]]
+    title: str = ""
+
+    @property
+    def ranks(self) -> int:
+        """Number of layers of the layout."""
+        return 1 + max((r for _, r in self.pos.values()), default=0)
+
+
+def _node_hover(g: Graph, n: Node) -> str:
+    lines = [f"<b>{n.op}</b> {n.name}"]
+    lines += [f"{k} = {v}" for k, v in list(n.attrs.items())[:8]]
+    for kind, names in (("in", n.inputs), ("out", n.outputs)):
+        for t in names[:6]:
+            if not t:
+                continue
+            desc = g.tensor(t).describe()
+            if t in g.initializers:
+                s = g.initializers[t]
+                stat = (f" value {s['value']:.4g}" if "value" in s else
+                        f" min {s.get('min', 0):.3g} median {s.get('median', 0):.3g} max {s.get('max', 0):.3g}"
+                        if "min" in s else "")
+                lines.append(f"{kind}: {t[-60:]} (initializer {desc}{stat})")
+            else:
+                lines.append(f"{kind}: {t[-60:]} {desc}")
+    if n.op in QDQ_OPS:
+        q = g.qdq_params(n)
+        for key in ("scale", "zero_point"):
+            if key in q:
+                s = q[key]
+                lines.append(f"{key}: " + (f"{s['value']:.4g}" if "value" in s else
+                                           f"per-channel min {s['min']:.4g} / median {s['median']:.4g} / max {s['max']:.4g}"))
+    return "<br>".join(lines)
+
+
+def _trace_back(g: Graph, tensor: str) -> tuple[str | None, list[str], bool]:
+    """Follow ``tensor`` up through Q/DQ nodes: (producing non-Q/DQ node or input, Q/DQ nodes passed, from weight)."""
+    passed: list[str] = []
+    t = tensor
+    for _ in range(8):
+        prod = g.producer.get(t)
+        if prod is None:
+            if t in g.initializers:
+                return None, passed, True
+            return (f"input:{t}" if t in g.inputs else None), passed, False
+        node = g.nodes[prod]
+        if node.op not in QDQ_OPS:
+            return prod, passed, False
+        passed.append(prod)
+        t = node.inputs[0]
+    return None, passed, False
+
+
+def _group_of(node: Node, collapse: bool, expand: set[int]) -> str | None:
+    layer = node.layer
+    if collapse and layer is not None and layer not in expand:
+        return f"layer {layer}"
+    return None
+
+
+def build(g: Graph, *, show_qdq: bool = False, collapse: bool = True, expand: Iterable[int] = (),
+          title: str = "") -> Drawing:
+    """Decide what is drawn: Q/DQ folded onto edges (or as nodes), encoder layers collapsed except ``expand``.
+
+    Raises:
+        NbUtilsError: a layer in ``expand`` that the graph does not have.
+
+    """
+    expand = set(expand)
+    missing = sorted(expand - set(g.layers()))
+    if missing:
+        raise NbUtilsError(f"{g.path.name} has no encoder layer {missing} (layers: {g.layers() or 'none'})",
+                           "expand a layer the graph has, e.g. 0")
+    nodes: dict[str, DNode] = {}
+    owner: dict[str, str] = {}  # ONNX node -> drawn node id
+    for n in g.nodes.values():
+        if (not show_qdq and n.op in QDQ_OPS) or n.op == "Constant":
+            continue  # Q/DQ fold onto edges; a Constant's value shows in its consumer's hover, like an initializer
+        grp = _group_of(n, collapse, expand)
+        if grp:
+            box = nodes.setdefault(grp, DNode(grp, grp, "Layer"))
+            box.members.append(n.name)
+            owner[n.name] = grp
+        else:
+            nodes[n.name] = DNode(n.name, n.op, n.op, [n.name], _node_hover(g, n))
+            owner[n.name] = n.name
+    for box in nodes.values():
+        if box.op == "Layer":
+            ops: dict[str, int] = {}
+            for m in box.members:
+                ops[g.nodes[m].op] = ops.get(g.nodes[m].op, 0) + 1
+            box.hover = f"<b>{box.id}</b>: {len(box.members)} nodes<br>" + "<br>".join(
+                f"{k}: {v}" for k, v in sorted(ops.items(), key=lambda kv: -kv[1])[:12])
+    for name in g.inputs:
+        nodes[f"input:{name}"] = DNode(f"input:{name}", name, "Input", [], f"<b>input</b> {name} {g.tensor(name).describe()}")
+        owner[f"input:{name}"] = f"input:{name}"
+    for name in g.outputs:
+        nodes[f"output:{name}"] = DNode(f"output:{name}", name, "Output", [], f"<b>output</b> {name} {g.tensor(name).describe()}")
+    edges: dict[tuple[str, str, str], DEdge] = {}
+    for n in g.nodes.values():
+        if n.name not in owner:
+            continue
+        dst = owner[n.name]
+        for t in n.inputs:
+            if not t:
+                continue
+            if show_qdq:
+                prod = g.producer.get(t) or (f"input:{t}" if t in g.inputs else None)
+                passed, weight = [], t in g.initializers
+            else:
+                prod, passed, weight = _trace_back(g, t)
+            if weight:
+                if passed:
+                    nodes[dst].quantized_weight = True
+                continue
+            if prod is None or prod not in owner:
+                continue
+            src = owner[prod]
+            if src == dst:
+                continue
+            key = (src, dst, "" if nodes[dst].op == "Layer" or nodes[src].op == "Layer" else t)
+            if key not in edges:
+                edges[key] = DEdge(src, dst, t, f"{t[-40:]}: {g.tensor(t).describe()}", list(passed))
+            else:
+                edges[key].qdq += [p for p in passed if p not in edges[key].qdq]
+    for name in g.outputs:
+        prod = g.producer.get(name)
+        if prod in owner:
+            edges[(owner[prod], f"output:{name}", name)] = DEdge(owner[prod], f"output:{name}", name,
+                                                                  f"{name}: {g.tensor(name).describe()}")
+    drawing = Drawing(nodes, list(edges.values()), {}, title)
+    drawing.pos = layered_layout(list(nodes), [(e.src, e.dst) for e in drawing.edges])
+    return drawing
+
+
+def layered_layout(nodes: list[str], edges: list[tuple[str, str]], sweeps: int = 4) -> dict[str, tuple[float, int]]:
+    """Positions ``node -> (x, rank)``: rank = longest path from a source (edges go down), x ordered by barycenter.
+
+    Within a rank, nodes sit at integer x positions centred on 0, so no two nodes overlap.
+    """
+    import networkx as nx
+
+    dg = nx.DiGraph()
+    dg.add_nodes_from(nodes)
+    dg.add_edges_from(edges)
+    if not nx.is_directed_acyclic_graph(dg):
+        raise NbUtilsError("the graph has a cycle, so it cannot be drawn top to bottom", "check the ONNX file")
+    rank_of = {n: r for r, gen in enumerate(nx.topological_generations(dg)) for n in gen}
+    # sources (graph inputs, shape subgraphs) sit just above their first consumer instead of all at the top
+    for n in nx.topological_sort(dg.reverse(copy=False)):
+        succ = list(dg.successors(n))
+        if succ and not list(dg.predecessors(n)):
+            rank_of[n] = min(rank_of[x] for x in succ) - 1
+    ranks = [[] for _ in range(max(rank_of.values(), default=0) + 1)]
+    for n in nodes:
+        ranks[rank_of[n]].append(n)
+    order = {n: float(i) for gen in ranks for i, n in enumerate(gen)}
+    preds = {n: list(dg.predecessors(n)) for n in dg}
+    succs = {n: list(dg.successors(n)) for n in dg}
+    for sweep in range(sweeps):
+        seq = ranks[1:] if sweep % 2 == 0 else ranks[-2::-1]
+        neigh = preds if sweep % 2 == 0 else succs
+        for gen in seq:
+            bary = {n: (sum(order[p] for p in neigh[n]) / len(neigh[n])) if neigh[n] else order[n] for n in gen}
+            gen.sort(key=lambda n: bary[n])
+            for i, n in enumerate(gen):
+                order[n] = float(i)
+    pos = {}
+    for r, gen in enumerate(ranks):
+        offset = (len(gen) - 1) / 2
+        for i, n in enumerate(gen):
+            pos[n] = (i - offset, r)
+    assert all(rank_of[s] < rank_of[d] for s, d in edges)
+    return pos
+
+
+def layer_name_error(g: Graph, name: str) -> NbUtilsError:
+    """The error for a node or tensor name the graph does not hold, with close names as hints."""
+    words = [w for w in re.split(r"[/._]", name) if w]
+    close = [n for n in g.nodes if words and words[-1].lower() in n.lower()][:3]
+    hint = f"close matches: {', '.join(close)}" if close else "search a shorter part of the name, e.g. 'MatMul'"
+    return NbUtilsError(f"{g.path.name} has no node or tensor matching {name!r}", hint)
+
+
+def search(g: Graph, query: str) -> list[str]:
+    """Nodes matching ``query`` (a name or tensor fragment); an error that helps if none does."""
+    found = g.find(query)
+    if not found:
+        raise layer_name_error(g, query)
+    return found
+
+
+def summary(drawing: Drawing) -> dict[str, Any]:
+    """Counts of a drawing (for tests and the notebook's text)."""
+    return {"nodes": len(drawing.nodes), "edges": len(drawing.edges), "ranks": drawing.ranks,
+            "qdq_glyphs": sum(1 for e in drawing.edges if e.qdq)}

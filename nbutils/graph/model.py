@@ -1,0 +1,199 @@
+"""An ONNX file as a graph of nodes and tensors, with shapes, dtypes and initializer statistics.
+
+Nothing here draws; :mod:`nbutils.graph.layout` and :mod:`nbutils.graph.view` do. Node names are the file's own
+(unnamed nodes get ``<op>_<index>``), so overlays computed elsewhere (ONNX Runtime profiles, SQNR pairing,
+Model Explorer node data) attach to the same ids.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nbutils.errors import NbUtilsError
+
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+_LAYER = re.compile(r"layers?[._/](\d+)(?=[/._]|$)")
+
+#: Operator families, for colours and the legend.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "matmul": ("MatMul", "Gemm", "MatMulInteger", "QLinearMatMul", "MatMulIntegerToFloat", "DynamicQuantizeMatMul",
+               "QGemm", "Conv", "Attention", "QAttention", "MultiHeadAttention"),
+    "quantize": ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"),
+    "normalize": ("LayerNormalization", "SkipLayerNormalization", "EmbedLayerNormalization", "ReduceMean", "Sqrt",
+                  "Pow", "Div"),
+    "activation": ("Softmax", "Gelu", "BiasGelu", "FastGelu", "Erf", "Tanh", "Relu", "Sigmoid"),
+    "elementwise": ("Add", "Mul", "Sub", "Where", "Cast", "Equal", "Not"),
+    "shape": ("Reshape", "Transpose", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Expand",
+              "ConstantOfShape", "Constant", "Range", "Split", "Flatten"),
+    "io": ("Input", "Output", "Layer"),
+}
+
+
+def family(op: str) -> str:
+    """The family of an operator type (``other`` if none fits)."""
+    for fam, ops in FAMILIES.items():
+        if op in ops:
+            return fam
+    return "other"
+
+
+@dataclass
+class Tensor:
+    """A tensor's type as shape inference sees it."""
+
+    name: str
+    dtype: str = "?"
+    shape: tuple[Any, ...] = ()
+
+    def describe(self) -> str:
+        """``float32[batch, seq, 384]``."""
+        return f"{self.dtype}[{', '.join(str(d) for d in self.shape)}]" if self.shape else self.dtype
+
+
+@dataclass
+class Node:
+    """One operator of the file."""
+
+    name: str
+    op: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def layer(self) -> int | None:
+        """The encoder layer this node belongs to (``/bert/encoder/layer.3/...`` → 3), if any."""
+        m = _LAYER.search(self.name) or next((_LAYER.search(o) for o in self.outputs if _LAYER.search(o)), None)
+        return int(m.group(1)) if m else None
+
+
+@dataclass
+class Graph:
+    """Nodes, tensors, initializer statistics and graph inputs/outputs of one ONNX file."""
+
+    path: Path
+    nodes: dict[str, Node]
+    tensors: dict[str, Tensor]
+    initializers: dict[str, dict[str, Any]]
+    inputs: list[str]
+    outputs: list[str]
+    producer: dict[str, str] = field(default_factory=dict)
+    consumers: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for node in self.nodes.values():
+            for o in node.outputs:
+                self.producer[o] = node.name
+            for i in node.inputs:
+                if i:
+                    self.consumers.setdefault(i, []).append(node.name)
+
+    def tensor(self, name: str) -> Tensor:
+        """A tensor's type (``?`` if shape inference could not tell)."""
+        return self.tensors.get(name) or Tensor(name)
+
+    def qdq_params(self, node: Node) -> dict[str, Any]:
+        """Scale and zero point of a Q/DQ node (per-channel: min/median/max of the scales)."""
+        out: dict[str, Any] = {}
+        for key, idx in (("scale", 1), ("zero_point", 2)):
+            if len(node.inputs) > idx and node.inputs[idx] in self.initializers:
+                out[key] = self.initializers[node.inputs[idx]]
+        if "axis" in node.attrs:
+            out["axis"] = node.attrs["axis"]
+        return out
+
+    def find(self, query: str) -> list[str]:
+        """Node names whose name, or one of whose tensors, contains ``query`` (case-insensitive)."""
+        q = query.lower()
+        return [n.name for n in self.nodes.values()
+                if q in n.name.lower() or any(q in t.lower() for t in (*n.inputs, *n.outputs))]
+
+    def layers(self) -> list[int]:
+        """Encoder layer numbers present in the graph."""
+        return sorted({n.layer for n in self.nodes.values() if n.layer is not None})
+
+
+def _stats(arr: np.ndarray) -> dict[str, Any]:
+    a = np.asarray(arr)
+    info: dict[str, Any] = {"shape": list(a.shape), "dtype": str(a.dtype), "size": int(a.size)}
+    if a.size and np.issubdtype(a.dtype, np.number):
+        f = a.astype(np.float64, copy=False).ravel()
+        if a.size == 1:
+            info["value"] = float(f[0])
+        else:
+            info.update(min=float(f.min()), median=float(np.median(f)), max=float(f.max()),
+                        mean=float(f.mean()), std=float(f.std()))
+    return info
+
+
+def _check_external_data(model: Any, path: Path) -> None:
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    for init in model.graph.initializer:
+        if uses_external_data(init):
+            location = ExternalDataInfo(init).location
+            if not (path.parent / location).is_file():
+                raise NbUtilsError(f"{path} keeps tensor {init.name!r} in an external data file {location!r}, "
+                                   f"which is not beside it ({path.parent / location} does not exist)",
+                                   f"copy {location} next to {path.name}, or export the model again")
+
+
+def load_graph(path: str | Path) -> Graph:
+    """Read an ONNX file; a missing, non-ONNX, truncated file or missing external data gets a clear error."""
+    import onnx
+    from onnx import numpy_helper
+
+    path = Path(path)
+    if not path.is_file():
+        raise NbUtilsError(f"ONNX file {path} does not exist", "export it first (notebook 40) or fix the path")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - protobuf raises several types for a bad file
+        raise NbUtilsError(f"{path} is not an ONNX model, or it is truncated ({type(exc).__name__})",
+                           "pass a .onnx file written by torch.onnx.export / notebook 40; if it was cut off, "
+                           "export it again") from exc
+    if not model.graph.node:
+        raise NbUtilsError(f"{path} holds no graph nodes (an empty or truncated ONNX file)", "export the model again")
+    _check_external_data(model, path)
+    if any(i.HasField("data_location") and i.data_location == onnx.TensorProto.EXTERNAL for i in model.graph.initializer):
+        onnx.load_external_data_for_model(model, str(path.parent))
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - custom/contrib ops: keep the graph, shapes unknown
+        inferred = model
+    tensors: dict[str, Tensor] = {}
+    for vi in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
+        tt = vi.type.tensor_type
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name if tt.elem_type else "?"
+        shape = tuple((d.dim_param or d.dim_value or "?") for d in tt.shape.dim) if tt.HasField("shape") else ()
+        tensors[vi.name] = Tensor(vi.name, dtype, shape)
+    inits: dict[str, dict[str, Any]] = {}
+    for init in model.graph.initializer:
+        arr = numpy_helper.to_array(init)
+        inits[init.name] = _stats(arr)
+        tensors.setdefault(init.name, Tensor(init.name, str(arr.dtype), tuple(arr.shape)))
+    nodes: dict[str, Node] = {}
+    for i, n in enumerate(model.graph.node):
+        name = n.name or f"{n.op_type}_{i}"
+        if name in nodes:
+            name = f"{name}_{i}"
+        attrs = {}
+        for a in n.attribute:
+            value = onnx.helper.get_attribute_value(a)
+            if isinstance(value, bytes):
+                value = value.decode(errors="replace")
+            if isinstance(value, onnx.TensorProto):
+                arr = numpy_helper.to_array(value)
+                value = _stats(arr)
+                for o in n.output:
+                    inits.setdefault(o, value)  # Constant nodes: their value is an initializer for display
+            attrs[a.name] = str(value)[:200]
+        nodes[name] = Node(name, n.op_type, list(n.input), list(n.output), attrs)
+    init_names = set(inits)
+    graph_inputs = [i.name for i in model.graph.input if i.name not in init_names]
+    return Graph(path, nodes, tensors, inits, graph_inputs, [o.name for o in model.graph.output])

@@ -36,21 +36,37 @@ def _figure_html(spec: dict[str, Any]) -> str:
     return pio.to_html(spec, include_plotlyjs=False, full_html=False, validate=False)
 
 
+def _convert(out: dict[str, Any], state: dict[str, Any]) -> list[dict[str, Any]]:
+    """One output as static outputs: plotly gets HTML, an ``Output`` widget its captured outputs, widgets text."""
+    data = out.get("data")
+    if not data:
+        return [out]
+    if WIDGET_MIME in data:
+        model = state.get(data[WIDGET_MIME].get("model_id", ""), {})
+        if model.get("model_name") == "OutputModel":
+            inner = model.get("state", {}).get("outputs", [])
+            return [o2 for o in inner for o2 in _convert(dict(o), state)]
+        del data[WIDGET_MIME]
+        data.setdefault("text/plain", "(interactive control: open the notebook in JupyterLab or Voilà)")
+    if PLOTLY_MIME in data:
+        data["text/html"] = _figure_html(dict(data[PLOTLY_MIME]))
+        del data[PLOTLY_MIME]
+    return [out]
+
+
 def prepare(nb: Any) -> Any:
-    """A copy of ``nb`` ready for HTML: plotly outputs get HTML, widget views their text, no widget state."""
+    """A copy of ``nb`` ready for HTML, with no widget state embedded.
+
+    Plotly outputs get HTML, ``Output`` widgets are unwrapped into what they showed when the notebook ran, and
+    other widget views become text.
+    """
+    import nbformat
+
     nb = copy.deepcopy(nb)
-    nb.metadata.pop("widgets", None)
+    state = nb.metadata.pop("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            data = out.get("data")
-            if not data:
-                continue
-            if PLOTLY_MIME in data:
-                data["text/html"] = _figure_html(dict(data[PLOTLY_MIME]))
-                del data[PLOTLY_MIME]
-            if WIDGET_MIME in data:
-                del data[WIDGET_MIME]
-                data.setdefault("text/plain", "(interactive control: open the notebook in JupyterLab or Voilà)")
+        if "outputs" in cell:
+            cell["outputs"] = [nbformat.from_dict(o) for out in cell["outputs"] for o in _convert(out, state)]
     return nb
 
 

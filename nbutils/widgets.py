@@ -1,9 +1,8 @@
 """The widget layer: ipywidgets controls whose defaults come from notebook parameters, and views that update in place.
 
 Every factory takes ``default=`` (a notebook parameter), so a papermill run never waits for a click and shows
-the views for the defaults. A :class:`View` is a display handle (IPython's ``display_id``): the first render is
-an ordinary output (it is in the executed notebook and its HTML), and later renders replace it in place in
-JupyterLab and Voilà. Nothing here is displayed at import time.
+the views for the defaults. A :class:`View` is an ``Output`` widget re-rendered in place when a control changes.
+Nothing here is displayed at import time.
 """
 
 from __future__ import annotations
@@ -73,16 +72,20 @@ def on_change(controls: Sequence[Any], callback: Callable[[], None]) -> None:
 
 
 class View:
-    """One output updated in place: ``View(render)`` shows ``render()`` now, ``refresh()`` replaces it.
+    """One output updated in place: ``View(render).show()`` shows ``render()``, ``refresh()`` replaces it.
 
-    ``render`` returns a plotly figure, a pandas DataFrame, an HTML string or anything IPython can display.
-    An exception in ``render`` is shown as a readable message in the view, never as a traceback.
+    The content lives in an ``ipywidgets.Output`` whose ``outputs`` are set directly (``append_display_data``),
+    which works from callbacks and background threads alike, in JupyterLab and in Voilà (Voilà does not apply
+    ``update_display_data`` to outputs it rendered, so display handles cannot be used). Under papermill the first
+    render is kept in the notebook's widget state, and the run's HTML pages unwrap it into a static output
+    (:mod:`nbutils.htmlexport`). ``render`` returns a plotly figure, a DataFrame, an HTML string or anything
+    IPython can display; an exception in it becomes a readable message in the view, never a traceback.
     """
 
     def __init__(self, render: Callable[[], Any], name: str = "") -> None:
         self.render = render
         self.name = name
-        self.handle: Any = None
+        self.out: Any = None
         self.last: Any = None
 
     def _content(self) -> Any:
@@ -95,24 +98,52 @@ class View:
             return HTML(f"<p class='nb-message' style='color:#a40'>{self.name}: {_escape(str(exc))}</p>")
         return _displayable(self.last)
 
+    def widget(self) -> Any:
+        """The ``Output`` widget holding the view (created and filled on first use)."""
+        if self.out is None:
+            import ipywidgets as w
+
+            self.out = w.Output(layout=w.Layout(width="100%"))
+            self.refresh()
+        return self.out
+
     def show(self) -> View:
-        """Display the first render (an ordinary output, kept by papermill)."""
+        """Display the view."""
         from IPython.display import display
 
-        self.handle = display(self._content(), display_id=True)
+        display(self.widget())
         return self
 
     def refresh(self) -> None:
-        """Render again and replace the shown output in place."""
+        """Render again and replace what the view shows."""
         content = self._content()
-        if self.handle is not None:
-            self.handle.update(content)
+        if self.out is None:
+            return
+        self.out.outputs = ()
+        self.out.append_display_data(content)
 
 
 def _escape(text: str) -> str:
     import html
 
     return html.escape(text).replace("\n", "<br>")
+
+
+class _PlotlyBundle:
+    """A plotly figure as a plain mimebundle.
+
+    ``go.Figure`` displays itself through ``_ipython_display_``, which publishes to the *cell* and leaves nothing
+    for ``Output.append_display_data`` to capture (it would show an empty view after a control changes).
+    """
+
+    def __init__(self, fig: Any) -> None:
+        import json
+
+        self.spec = json.loads(fig.to_json())
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"application/vnd.plotly.v1+json": {**self.spec, "config": {"responsive": True}},
+                "text/plain": "<plotly figure>"}
 
 
 def _displayable(obj: Any) -> Any:
@@ -122,4 +153,6 @@ def _displayable(obj: Any) -> Any:
         return HTML("<p class='nb-message'>(nothing to show)</p>")
     if isinstance(obj, str):
         return HTML(obj)
+    if type(obj).__module__.startswith("plotly.") and hasattr(obj, "to_json"):
+        return _PlotlyBundle(obj)
     return obj

@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
     b.add_argument("--run-id", default=None, help="run folder name (default: timestamp-bench); must not exist yet")
     b.add_argument("--db", default=None, help="results database (default runs/results.sqlite)")
+    g = sub.add_parser("graph", help="lay out an ONNX file as notebook 50 does and time it (collapsed, one layer, whole)")
+    g.add_argument("file", help="an ONNX file")
+    g.add_argument("--expand", type=int, default=0, help="the encoder layer of the one-layer view")
+    g.add_argument("--repeat", type=int, default=3, help="timings per view (the median is printed)")
+    g.add_argument("--html", default=None, help="also write the three views to this HTML file")
     d = sub.add_parser("dashboard", help="print the URL of the dashboard that `make dashboard` serves (Voila)")
     d.add_argument("--port", type=int, default=8866)
     c = sub.add_parser("clean", help="remove old run folders (checkpoints, ONNX files); database rows stay")
@@ -84,6 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from nbutils.benchmark import bench_cli
 
             return bench_cli(args)
+        if args.command == "graph":
+            from nbutils.graph.timing import time_views
+
+            print(time_views(args.file, expand=args.expand, repeat=args.repeat, html=args.html))
+            return 0
         if args.command == "dashboard":
             from nbutils.paths import default_db_path
 

@@ -84,6 +84,7 @@ def headline_tables(db: Path, run_id: str) -> dict[str, str]:
     other = frame[~frame["metric"].isin(ACCURACY_METRICS + LATENCY_METRICS)].copy()
     for col in ("batch", "seq"):  # integers shown as integers (batch 1, not 1.000); missing ones blank
         other[col] = other[col].map(lambda v: "" if v is None or v != v else str(int(v)))
+    other = other[[c for c in other.columns if not (other[c].astype(str) == "").all()]]  # no empty columns
     if not other.empty:
         out["Other figures"] = other.dropna(axis=1, how="all").to_html(index=False, float_format=lambda v: f"{v:.3f}")
     return out

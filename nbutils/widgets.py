@@ -119,8 +119,11 @@ class View:
         content = self._content()
         if self.out is None:
             return
-        self.out.outputs = ()
-        self.out.append_display_data(content)
+        from IPython.core.interactiveshell import InteractiveShell
+
+        data, metadata = InteractiveShell.instance().display_formatter.format(content)
+        # one assignment: the old output is replaced, never cleared first (no empty moment a reader could see)
+        self.out.outputs = ({"output_type": "display_data", "data": data, "metadata": metadata},)
 
 
 def _escape(text: str) -> str:

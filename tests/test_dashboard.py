@@ -100,7 +100,20 @@ def test_summary_page_has_charts_and_integer_batches(smoke_run):
     page = (run_dir / "summary.html").read_text()
     assert page.count("plotly-graph-div") >= 2 and '<script src="plotly.min.js">' in page
     assert (run_dir / "plotly.min.js").is_file()
-    assert not re.search(r"<td>\d+\.0+</td>\s*<td>[A-Za-z]", page)  # no "1.000"-style batch or seq cells
+    checked = 0
+    for table in re.findall(r"<table.*?</table>", page, flags=re.S):
+        head = [re.sub(r"<.*?>", "", h).strip() for h in re.findall(r"<th.*?</th>", table, flags=re.S)]
+        for col in ("batch", "seq"):
+            if col not in head:
+                continue
+            k = head.index(col)
+            for row in re.findall(r"<tr>(.*?)</tr>", table, flags=re.S):
+                cells = [re.sub(r"<.*?>", "", c).strip() for c in re.findall(r"<td.*?</td>", row, flags=re.S)]
+                if len(cells) == len(head):
+                    assert re.fullmatch(r"\d*", cells[k]), f"{col} shown as {cells[k]!r}"
+                    checked += 1
+    assert checked > 0, "no batch/seq column found in summary.html"
+    assert all(not re.search(r"^\s*$", h) for h in re.findall(r"<th>(.*?)</th>", page)), "an empty column"
     assert "Accuracy vs latency (Pareto front)" in page
 
 
@@ -148,10 +161,21 @@ def _select(page, label, value):
     page.locator(".widget-dropdown", has_text=label).first.locator("select").select_option(label=str(value))
 
 
+LATENCY_PLOT = """Array.from(document.querySelectorAll('.js-plotly-plot')).find(
+    p => p.layout && p.layout.title && String(p.layout.title.text).startsWith('p50 latency'))"""
+
+
 def _latency_traces(page):
-    return page.evaluate("""() => { const p = document.querySelectorAll('.js-plotly-plot')[0];
+    return page.evaluate("() => { const p = " + LATENCY_PLOT + """;
         return p.data.filter(t => t.mode === 'lines+markers').map(t => ({name: t.name, x: Array.from(t.x),
         y: Array.from(t.y)})); }""")
+
+
+def _wait_latency(page, condition, timeout=60_000):
+    """Wait until the latency chart exists and its line traces satisfy ``condition`` (JS over ``lines``)."""
+    page.wait_for_function("() => { const p = " + LATENCY_PLOT + """; if (!p || !p.data) return false;
+        const lines = p.data.filter(t => t.mode === 'lines+markers'); return lines.length > 0 && (""" + condition + "); }",
+                           timeout=timeout)
 
 
 def test_voila_dashboard_in_chromium(board_db):
@@ -174,9 +198,7 @@ def test_voila_dashboard_in_chromium(board_db):
         # change the selection: one model, one engine -> the chart and the table follow, with the database's values
         _select(page, "model", "bert-tiny (untrained)")
         _select(page, "engine", "ort-cpu:int8-dynamic")
-        page.wait_for_function("""() => { const p = document.querySelectorAll('.js-plotly-plot')[0];
-            return p && p.data && p.data.filter(t => t.mode === 'lines+markers').every(
-                t => t.name.startsWith('ort-cpu:int8-dynamic')); }""", timeout=60_000)
+        _wait_latency(page, "lines.every(t => t.name.startsWith('ort-cpu:int8-dynamic'))")
         df = read_results(None, board_db / "results.sqlite")
         want = df[(df.engine == "ort-cpu:int8-dynamic") & (df.metric == "latency_p50_ms")
                   & (df.model == "bert-tiny (untrained)")].sort_values("batch")
@@ -194,8 +216,7 @@ def test_voila_dashboard_in_chromium(board_db):
         page.wait_for_function("() => document.body.innerText.includes('measured ort-cpu:int8-dynamic')",
                                timeout=240_000)
         _select(page, "batch", "(all)")
-        page.wait_for_function("""() => { const p = document.querySelectorAll('.js-plotly-plot')[0];
-            return p.data.filter(t => t.mode === 'lines+markers').length === 2; }""", timeout=60_000)
+        _wait_latency(page, "lines.length === 2")
         after = read_results(None, board_db / "results.sqlite")
         assert len(after) == rows_before + 5
         page.screenshot(path=str(shots / "dashboard-voila-measured.png"), full_page=True)
@@ -215,7 +236,7 @@ def test_jupyterlab_renders_the_dashboard_widgets(board_db):
         page.get_by_text("Run", exact=True).first.click()
         page.get_by_text("Run All Cells", exact=True).first.click()
         page.wait_for_selector(".widget-dropdown select", timeout=180_000)
-        page.wait_for_selector(".js-plotly-plot", timeout=180_000)
+        page.wait_for_selector(".js-plotly-plot", state="attached", timeout=180_000)
         assert page.locator(".widget-dropdown select").count() >= 9
         assert page.locator(".js-plotly-plot").count() >= 2
         page.screenshot(path=str(artefacts() / "dashboard-jupyterlab.png"), full_page=False)

@@ -515,7 +515,7 @@ def run_grid(engines: Sequence[Engine], batch_sizes: Sequence[int], seq_lengths:
     Unavailable engines are skipped with the reason; an engine that fails to build or run is recorded as a
     failure with its full message and the grid goes on (what was measured is kept).
     """
-    from tqdm.auto import tqdm
+    from nbutils.progress import bar as tqdm
 
     out = GridResult()
     runnable = []

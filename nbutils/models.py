@@ -212,8 +212,9 @@ def fine_tune(model: torch.nn.Module, batches: list[dict[str, np.ndarray]], *, e
 
     """
     import torch
-    from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
+
+    from nbutils.progress import bar as tqdm
 
     if not batches:
         raise NbUtilsError("no training batches", "train on at least one example (train_samples > 0)")

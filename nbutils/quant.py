@@ -240,8 +240,8 @@ def collect_statistics(model: torch.nn.Module, batches: Iterable[dict[str, np.nd
     """
     import torch
     from modelopt.torch.quantization.model_calib import enable_stats_collection
-    from tqdm.auto import tqdm
 
+    from nbutils.progress import bar as tqdm
     from nbutils.tasks import model_inputs
 
     enable_stats_collection(model)

@@ -259,7 +259,6 @@ def run_suite(profile_name: str = "default", only: str | None = None, overrides:
 def _execute(selected: list[NotebookInfo], params: dict[str, dict[str, Any]], run_dir: Path, db: Path,
              profile: Profile, outcomes: list[NotebookOutcome], bar: Any, suite_start: float) -> None:
     """Run the notebooks in order, appending to ``outcomes``; stops at the first failure."""
-    import papermill
     from papermill.exceptions import PapermillExecutionError
 
     for i, nb in enumerate(selected, 1):
@@ -274,9 +273,7 @@ def _execute(selected: list[NotebookInfo], params: dict[str, dict[str, Any]], ru
         print(f"[{i}/{len(selected)}] {nb.name} ...", flush=True)
         start = time.perf_counter()
         try:
-            papermill.execute_notebook(str(nb.path), str(out), parameters=nb_params, kernel_name="python3",
-                                       cwd=str(Path.cwd()), progress_bar=False,
-                                       execution_timeout=profile.cell_timeout_s)
+            execute_notebook(nb.path, out, nb_params, profile.cell_timeout_s)
         except KeyboardInterrupt:
             outcomes.append(NotebookOutcome(nb.name, out, time.perf_counter() - start, False, "interrupted (Ctrl-C)"))
             raise
@@ -297,6 +294,49 @@ def _execute(selected: list[NotebookInfo], params: dict[str, dict[str, Any]], ru
         outcomes.append(NotebookOutcome(nb.name, out, seconds, True))
         print(f"[{i}/{len(selected)}] {nb.name} done in {seconds:.1f} s", flush=True)
         bar.update(1)
+
+
+def _cell_reporter(name: str, nb_path: Path, stream: Any) -> Any:
+    """An nbclient ``on_cell_start`` hook printing ``<notebook> cell k/n: <first line>`` for code cells."""
+    import nbformat
+
+    total = sum(c.cell_type == "code" for c in nbformat.read(str(nb_path), as_version=4).cells) + 1  # + injected
+    seen = {"k": 0}
+
+    def on_cell_start(cell: Any, cell_index: int, **_: Any) -> None:
+        if cell.cell_type != "code":
+            return
+        seen["k"] += 1
+        lines = [ln.strip() for ln in cell.source.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+        first = lines[0] if lines else "(comments only)"
+        print(f"  {name}: cell {seen['k']}/{total}: {first[:90]}", file=stream, flush=True)
+
+    return on_cell_start
+
+
+def execute_notebook(nb_path: Path, out: Path, params: dict[str, Any], timeout: int, stream: Any = None) -> None:
+    """Execute one notebook with papermill, reporting each cell and forwarding the notebook's progress bars.
+
+    Each code cell is announced on ``stream`` (default stdout) with its first line; the kernel gets
+    ``NBUTILS_TEXT_PROGRESS=1`` so nbutils' progress bars (training, calibration, timing grids) are text on its
+    stderr, which papermill forwards here.
+    """
+    import papermill
+
+    from nbutils.progress import TEXT_ENV
+
+    stream = stream or sys.stdout
+    previous = os.environ.get(TEXT_ENV)
+    os.environ[TEXT_ENV] = "1"
+    try:
+        papermill.execute_notebook(str(nb_path), str(out), parameters=params, kernel_name="python3",
+                                   cwd=str(Path.cwd()), progress_bar=False, execution_timeout=timeout,
+                                   stderr_file=stream, on_cell_start=_cell_reporter(nb_path.stem, nb_path, stream))
+    finally:
+        if previous is None:
+            os.environ.pop(TEXT_ENV, None)
+        else:
+            os.environ[TEXT_ENV] = previous
 
 
 def write_summary(run_dir: Path, outcomes: list[NotebookOutcome], profile: Profile, db: Path) -> Path:

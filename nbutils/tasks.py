@@ -146,7 +146,7 @@ def evaluate(predict: Predictor, data: TaskData, encoded: Encoded, *,
         desc: progress bar label.
 
     """
-    from tqdm.auto import tqdm
+    from nbutils.progress import bar as tqdm
 
     outputs = [predict(model_inputs(b)) for b in tqdm(encoded.batches, desc=desc, disable=not progress, leave=False)]
     if data.task == "classification":

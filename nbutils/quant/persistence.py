@@ -1,0 +1,106 @@
+"""Quantized models in the run folder: save, load, and the PTQ model notebooks 30/40 reuse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbutils.errors import NbUtilsError
+from nbutils.paths import atomic_path, read_json, write_json
+from nbutils.quant.calibration import quantize_ptq
+from nbutils.quant.placement import insert_quantizers, quantizers
+from nbutils.quant.recipes import PLACEMENTS, Recipe
+
+if TYPE_CHECKING:
+    import torch
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving and restoring a quantized model (for QAT and ONNX export in notebooks 30 and 40).
+
+
+def save_quantized(model: torch.nn.Module, tokenizer: Any, dest: str | Path, meta: dict[str, Any]) -> Path:
+    """Save a quantized model: its FP weights (``save_pretrained``), all quantizer ranges, and ``meta``.
+
+    ``meta`` must hold ``placement`` (a :data:`PLACEMENTS` name). Written atomically.
+    """
+    import torch
+
+    if meta.get("placement") not in PLACEMENTS:
+        raise NbUtilsError(f"meta needs a known placement (got {meta.get('placement')!r})",
+                           f"use one of: {', '.join(PLACEMENTS)}")
+    amax = {name: q.amax.detach().cpu() for name, q in quantizers(model, enabled_only=False)
+            if getattr(q, "amax", None) is not None}
+    enabled = [name for name, _ in quantizers(model)]
+    with atomic_path(dest, is_dir=True) as tmp:
+        plain = {k: v for k, v in model.state_dict().items() if "_quantizer" not in k}
+        model.save_pretrained(tmp, state_dict=plain)
+        tokenizer.save_pretrained(tmp)
+        torch.save({"amax": amax, "enabled": enabled}, tmp / "quantizers.pt")
+        write_json(tmp / "nbutils.json", meta)
+    return Path(dest)
+
+
+def load_quantized(path: str | Path, *, task: str = "classification", num_labels: int = 2) -> torch.nn.Module:
+    """Rebuild a model saved by :func:`save_quantized`, with its quantizers and ranges."""
+    import torch
+
+    from nbutils.models import load_model
+
+    path = Path(path)
+    if not (path / "quantizers.pt").is_file():
+        raise NbUtilsError(f"{path} is not a quantized checkpoint (no quantizers.pt)",
+                           "pass a folder written by save_quantized (notebooks 20/30 write them)")
+    meta = read_json(path / "nbutils.json")
+    model = insert_quantizers(load_model(str(path), task=task, num_labels=num_labels), meta["placement"])
+    state = torch.load(path / "quantizers.pt", weights_only=True)
+    qs = dict(quantizers(model, enabled_only=False))
+    for name, q in qs.items():
+        if name in state["amax"]:
+            q.amax = state["amax"][name]
+        if name in state["enabled"]:
+            q.enable()
+            q.enable_quant()
+            q.disable_calib()
+        else:
+            q.disable()
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# Where notebooks 20/30/40 keep the quantized checkpoints in the run folder.
+
+
+def ptq_dir(run_dir: Path, baseline_key: str) -> Path:
+    """The best PTQ model for a baseline (written by notebook 20)."""
+    return Path(run_dir) / "checkpoints" / f"ptq-best-{baseline_key}"
+
+
+def qat_dir(run_dir: Path, baseline_key: str, kd: bool) -> Path:
+    """The QAT (or QAT+KD) model for a baseline (written by notebook 30)."""
+    return Path(run_dir) / "checkpoints" / f"{'qat-kd' if kd else 'qat'}-{baseline_key}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Run-folder helpers shared by notebooks 30 and 40 (each builds what it lacks when run alone).
+
+
+def ensure_ptq(base: Any, run_dir: Path, *, calib_samples: int, calibrator: str = "percentile-99.99") -> tuple[Any, str]:
+    """The best PTQ model saved by notebook 20, or a fresh one calibrated with ``calibrator``.
+
+    Returns the quantized model and its recipe name.
+    """
+    from nbutils.tasks import encode
+
+    path = ptq_dir(run_dir, base.config.key())
+    if not (path / "quantizers.pt").is_file():
+        print(f"No PTQ model in the run folder: calibrating with {calibrator} now (notebook 20 compares all methods).")
+        calib = encode(base.data, "train", base.tokenizer, max_length=base.config.max_length, batch_size=32,
+                       limit=calib_samples).batches
+        qm, _ = quantize_ptq(base.model, calib, Recipe(calibrator))
+        save_quantized(qm, base.tokenizer, path, {"placement": "trt-bert", "recipe": f"ptq-{calibrator}",
+                                                  "task": base.data.task})
+    meta = read_json(path / "nbutils.json")
+    model = load_quantized(path, task=base.data.task, num_labels=max(base.data.num_labels, 2))
+    return model, str(meta["recipe"])

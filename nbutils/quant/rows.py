@@ -1,0 +1,45 @@
+"""Comparison-table rows and their results-database measurements."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from nbutils.quant.calibration import sqnr_db
+from nbutils.vocab import main_metric
+
+if TYPE_CHECKING:
+    pass
+
+
+
+def score_row(recipe: str, result: Any, fp32: Any, *, calibration_s: float | None = None,
+              calib_samples: int | None = None) -> dict[str, Any]:
+    """One comparison-table row: task metrics, delta to FP32, agreement, SQNR of the outputs."""
+    main = main_metric(result.metrics)
+    row: dict[str, Any] = {"recipe": recipe, **{k: round(v, 3) for k, v in result.metrics.items()},
+                           f"delta_{main}_pts": round(result.metrics[main] - fp32.metrics[main], 3)}
+    if result.outputs is not None and fp32.outputs is not None:
+        row["sqnr_db"] = round(sqnr_db(fp32.outputs, result.outputs), 2)
+    if calibration_s is not None:
+        row["calibration_s"] = round(calibration_s, 2)
+    if calib_samples is not None:
+        row["calib_samples"] = calib_samples
+    return row
+
+
+def rows_to_measurements(rows: Iterable[dict[str, Any]], *, engine: str = "torch-eager:int8-sim",
+                         precision: str = "int8-sim", seq: int | None = None) -> list[Any]:
+    """Comparison-table rows -> results-database measurements (known metrics only)."""
+    from nbutils.results import METRICS, Measurement
+
+    out = []
+    for row in rows:
+        extra = {k: v for k, v in row.items() if k not in METRICS and k != "recipe"}
+        prec = "fp32" if row["recipe"] == "fp32" else precision
+        eng = "torch-eager:fp32" if row["recipe"] == "fp32" else engine
+        for metric in METRICS:
+            if metric in row and row[metric] is not None and math.isfinite(float(row[metric])):
+                out.append(Measurement(metric, float(row[metric]), row["recipe"], eng, prec, None, seq, extra))
+    return out

@@ -234,6 +234,8 @@ class Dashboard:
     defaults: dict[str, Any] = field(default_factory=dict)
     measure_iterations: int = 20
     data: Data | None = None
+    views_shown: tuple[str, ...] = ("latency", "speedup", "pareto", "accuracy", "demo", "provenance", "compare")
+    measure: bool = True  # offer "Measure now"
 
     def __post_init__(self) -> None:
         self.data = load(self.db)
@@ -252,7 +254,7 @@ class Dashboard:
         runs = options(frame, "run_id")[1:]
         self.compare = [widgets.dropdown([ALL, *runs], d.get("compare_a", ALL), "compare run A"),
                         widgets.dropdown([ALL, *runs], d.get("compare_b", ALL), "with run B")]
-        self.measure = widgets.button("Measure now", "time the selected engine (and batch, seq) now, in the background")
+        self.measure_button = widgets.button("Measure now", "time the selected engine (and batch, seq) now, in the background")
         self.bar = widgets.progress("measuring")
         self.bar.layout.visibility = "hidden"
         self.status = widgets.message()
@@ -271,9 +273,10 @@ class Dashboard:
         }
         widgets.on_change(list(self.controls.values()), self.refresh)
         widgets.on_change(self.compare, lambda: self.views["compare"].refresh())
-        self.measure.on_click(lambda _b: self.measure_now())
+        self.measure_button.on_click(lambda _b: self.measure_now())
         grid = w.GridBox(list(self.controls.values()), layout=w.Layout(grid_template_columns="repeat(3, 33%)"))
-        return w.VBox([grid, w.HBox([self.measure, self.bar]), self.status], layout=w.Layout(width="100%"))
+        actions = [w.HBox([self.measure_button, self.bar])] if self.measure else []
+        return w.VBox([grid, *actions, self.status], layout=w.Layout(width="100%"))
 
     def selection(self) -> dict[str, Any]:
         """The controls' current values."""
@@ -381,6 +384,8 @@ class Dashboard:
                   "accuracy": "Accuracy (validation split)", "demo": "TensorRT-demo table",
                   "provenance": "Provenance of the newest selected figure", "compare": "Two runs side by side"}
         for key, view in self.views.items():
+            if key not in self.views_shown:
+                continue
             display(HTML(f"<h3>{titles[key]}</h3>"))
             if key == "compare":
                 display(*self.compare)

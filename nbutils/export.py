@@ -30,6 +30,7 @@ import numpy as np
 from nbutils import env
 from nbutils.errors import NbUtilsError
 from nbutils.paths import atomic_path, read_json, write_json
+from nbutils.quiet import quiet
 
 OPSET = 17
 MODEL_FILE = "model.onnx"
@@ -139,7 +140,9 @@ def export_torch(model: Any, dest_dir: Path, *, recipe: str, precision: str, sou
     axes.update({o: {0: "batch"} if task != "qa" else {0: "batch", 1: "sequence"} for o in outputs})
     model.eval()
     with atomic_path(dest_dir, is_dir=True) as tmp:
-        with torch.no_grad():
+        # TracerWarnings (python values traced as constants) are expected for this exporter; parity checks the
+        # file instead. ModelOpt's quantizers print nothing useful here either.
+        with torch.no_grad(), quiet(categories=[torch.jit.TracerWarning, UserWarning], loggers=["modelopt"]):
             torch.onnx.export(model, (), str(tmp / MODEL_FILE), kwargs=feed, input_names=list(feed),
                               output_names=outputs, dynamic_axes=axes, opset_version=opset, dynamo=False,
                               do_constant_folding=True)
@@ -244,11 +247,15 @@ def ort_static(src: Variant, dest_dir: Path, calib: Any, *, calibrator: str = "m
     quantizer = ORTQuantizer.from_pretrained(str(src.path.parent), file_name=MODEL_FILE)
     recipe = f"ort-static-{calibrator}" + ("" if preset == "avx512_vnni" else f"-{preset}")
     with atomic_path(dest_dir, is_dir=True) as tmp:
-        ranges = quantizer.fit(dataset=calib, calibration_config=ccfg, operators_to_quantize=qconfig.operators_to_quantize,
-                               onnx_augmented_model_name=str(tmp / "augmented.onnx"), batch_size=8)
-        (tmp / "augmented.onnx").unlink(missing_ok=True)
-        quantizer.quantize(quantization_config=qconfig, save_dir=str(tmp), calibration_tensors_range=ranges,
-                           file_suffix="")
+        # ONNX Runtime's quantization tools log per-tensor notes ("Axis 1 is out-of-range", "consider
+        # pre-processing") through the root logger: dozens of lines that say nothing about this model.
+        with quiet(loggers=["", "optimum"]):
+            ranges = quantizer.fit(dataset=calib, calibration_config=ccfg,
+                                   operators_to_quantize=qconfig.operators_to_quantize,
+                                   onnx_augmented_model_name=str(tmp / "augmented.onnx"), batch_size=8)
+            (tmp / "augmented.onnx").unlink(missing_ok=True)
+            quantizer.quantize(quantization_config=qconfig, save_dir=str(tmp), calibration_tensors_range=ranges,
+                               file_suffix="")
         produced = next(p for p in tmp.glob("*.onnx"))
         if produced.name != MODEL_FILE:
             produced.rename(tmp / MODEL_FILE)
@@ -272,8 +279,9 @@ def ort_dynamic(src: Variant, dest_dir: Path, *, recipe: str = "ort-dynamic") ->
 
     reduce_range = not env.has_vnni()
     with atomic_path(dest_dir, is_dir=True) as tmp:
-        quantize_dynamic(str(src.path), str(tmp / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True,
-                         reduce_range=reduce_range, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        with quiet(loggers=[""]):
+            quantize_dynamic(str(src.path), str(tmp / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True,
+                             reduce_range=reduce_range, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         variant = _write_variant(tmp, dest_dir, recipe, "int8",
                                  {"source": str(src.path), "task": src.meta.get("task"), "reduce_range": reduce_range,
                                   "tool": "onnxruntime.quantization.quantize_dynamic"}, src.path.parent)

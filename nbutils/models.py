@@ -24,6 +24,7 @@ import numpy as np
 
 from nbutils.errors import NbUtilsError
 from nbutils.paths import atomic_path, write_json
+from nbutils.quiet import quiet
 
 if TYPE_CHECKING:
     import torch
@@ -152,7 +153,10 @@ def load_model(spec: str = DEFAULT_MODEL, *, task: str = "classification", num_l
         if task != "qa":
             same = getattr(config, "num_labels", None) == num_labels
             kwargs.update(num_labels=num_labels, ignore_mismatched_sizes=not same)
-        model = cls.from_pretrained(src, **kwargs)
+        # "Some weights ... are newly initialized" is expected: the task head is new and fine-tuning trains it
+        # (notebook 10 says so in its text), so transformers' notice is scoped out here.
+        with quiet(loggers=["transformers.modeling_utils"]):
+            model = cls.from_pretrained(src, **kwargs)
     except NbUtilsError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -189,7 +193,8 @@ def fine_tune(model: torch.nn.Module, batches: list[dict[str, np.ndarray]], *, e
               lr: float = 1e-4, weight_decay: float = 0.01, warmup_ratio: float = 0.1,
               schedule: str = "linear", loss_fn: LossFn | None = None, progress: bool = True,
               desc: str = "fine-tune", max_grad_norm: float = 1.0,
-              eval_every: int = 0, eval_fn: Callable[[], float] | None = None) -> TrainResult:
+              eval_every: int = 0, eval_fn: Callable[[], float] | None = None,
+              on_log: Callable[[list[dict[str, float]]], None] | None = None) -> TrainResult:
     """Fine-tune ``model`` on pre-encoded batches with AdamW and a warm-up + linear/cosine schedule.
 
     The loop is written here (not ``transformers.Trainer``) because notebook 30 reuses it for
@@ -209,6 +214,7 @@ def fine_tune(model: torch.nn.Module, batches: list[dict[str, np.ndarray]], *, e
         max_grad_norm: gradient clipping.
         eval_every: call ``eval_fn`` every this many steps (0 = never) and log its value as ``eval``.
         eval_fn: returns a score to log (e.g. validation accuracy).
+        on_log: called with the history so far after every evaluation and every ~2% of the steps (live charts).
 
     """
     import torch
@@ -250,6 +256,8 @@ def fine_tune(model: torch.nn.Module, batches: list[dict[str, np.ndarray]], *, e
                     row["eval"] = float(eval_fn())
                     model.train()
                 result.history.append(row)
+                if on_log and ("eval" in row or step % max(1, total // 50) == 0 or step == total):
+                    on_log(result.history)
                 bar.update(1)
                 bar.set_postfix(loss=f"{row['loss']:.4f}")
     finally:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from nbutils.data import TaskData
-from nbutils.metrics import accuracy, agreement, squad_scores
+from nbutils.metrics import accuracy, agreement, f1_score, squad_scores
 
 Batch = dict[str, np.ndarray]
 Predictor = Callable[[Batch], Any]
@@ -131,6 +131,7 @@ class EvalResult:
     metrics: dict[str, float]
     predictions: list[Any]
     outputs: np.ndarray | None = None  # raw logits (classification) or start logits (QA), for SQNR
+    scores: np.ndarray | None = None  # per-example main metric (100/0 correct, or F1), for paired bootstrap
 
 
 def evaluate(predict: Predictor, data: TaskData, encoded: Encoded, *,
@@ -155,6 +156,7 @@ def evaluate(predict: Predictor, data: TaskData, encoded: Encoded, *,
         labels = np.concatenate([b["labels"] for b in encoded.batches])
         metrics = {"accuracy": accuracy(preds, labels)}
         raw = logits
+        scores = 100.0 * (np.asarray(preds) == np.asarray(labels))
     else:
         start = np.concatenate([np.asarray(o[0]) for o in outputs])
         end = np.concatenate([np.asarray(o[1]) for o in outputs])
@@ -165,9 +167,10 @@ def evaluate(predict: Predictor, data: TaskData, encoded: Encoded, *,
         golds = {str(i): ex["answers"]["text"] or [""] for i, ex in enumerate(ds)}
         metrics = squad_scores({str(i): p for i, p in enumerate(preds)}, golds)
         raw = start
+        scores = np.array([100.0 * max(f1_score(preds[i], g) for g in golds[str(i)]) for i in range(n_examples)])
     if reference is not None:
         metrics["agreement"] = agreement(np.asarray(preds, dtype=object), np.asarray(reference, dtype=object))
-    return EvalResult(metrics, preds, raw)
+    return EvalResult(metrics, preds, raw, scores)
 
 
 def qa_answers(ds: Any, features: dict[str, list[Any]], start_logits: np.ndarray, end_logits: np.ndarray,

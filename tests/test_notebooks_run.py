@@ -76,3 +76,26 @@ def test_figures_keep_what_the_notebooks_promise(smoke_run):
     assert set(lat.engine) == set(points.engine)
     demo = report.demo_table(df[df.notebook == "60_benchmark"])
     assert len({c[0] for c in demo.columns}) == lat.groupby(["engine", "recipe"]).ngroups
+
+
+def _warning_lines(output) -> int:
+    import re
+
+    text = output.get("text", "")
+    text = "".join(text) if isinstance(text, list) else text
+    return sum(1 for line in text.splitlines() if re.search(r"warn|\[W:", line, flags=re.I))
+
+
+def test_executed_notebooks_are_light_and_quiet(smoke_run):
+    """Every executed notebook under 3 MB (no plotly.js inside), no output with more than 10 warning lines."""
+    _, run_dir, outcomes = smoke_run
+    report = {}
+    for o in outcomes:
+        nb = json.loads(o.output.read_text())
+        size = o.output.stat().st_size
+        worst = max((_warning_lines(out) for c in nb["cells"] for out in c.get("outputs", [])), default=0)
+        report[o.name] = (round(size / 1e6, 2), worst)
+        assert "Plotly.newPlot" not in o.output.read_text() or size < 3e6
+    print("executed notebook MB and largest warning block:", report)
+    assert all(mb < 3.0 for mb, _ in report.values()), report
+    assert all(w <= 10 for _, w in report.values()), report

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbutils.errors import NbUtilsError
 from nbutils.quant.recipes import DEFAULT_KEEP_FLOAT, PLACEMENTS, Placement
+from nbutils.quiet import quiet
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,7 +96,9 @@ def insert_quantizers(model: torch.nn.Module, placement: Placement | str = "trt-
         if placement not in PLACEMENTS:
             raise NbUtilsError(f"unknown placement {placement!r}", f"use one of: {', '.join(PLACEMENTS)}")
         placement = PLACEMENTS[placement]
-    model = mtq.quantize(model, _modelopt_config(placement), forward_loop=None)
+    # ModelOpt prints a registration banner and warns about a decorated method once per model: scoped out.
+    with quiet(stdout=True, categories=[UserWarning], loggers=["modelopt"]):
+        model = mtq.quantize(model, _modelopt_config(placement), forward_loop=None)
     for _, attn in _attention_modules(model):
         attn.softmax_quantizer = TensorQuantizer(QuantizerAttributeConfig(num_bits=8, axis=None,
                                                                           calibrator="histogram"))

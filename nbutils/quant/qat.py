@@ -71,10 +71,12 @@ class QATConfig:
 
 
 def run_qat(base: Any, ptq_model: Any, run_dir: Path, *, epochs: float, lr: float, kd: KDConfig | None,
-            from_recipe: str, eval_every: int = 0, progress: bool = True) -> tuple[Any, Any]:
+            from_recipe: str, eval_every: int = 0, progress: bool = True,
+            on_log: Callable[[list[dict[str, float]]], None] | None = None) -> tuple[Any, Any]:
     """Fine-tune a copy of ``ptq_model`` with fake quantization (and KD if given); save it to the run folder.
 
-    Returns ``(model, TrainResult)``. The quantizer ranges stay at their calibrated values.
+    Returns ``(model, TrainResult)``. The quantizer ranges stay at their calibrated values. ``on_log`` receives
+    the training history while it grows (notebook 30's live curves).
     """
     from nbutils.models import fine_tune, torch_predictor
     from nbutils.tasks import encode, evaluate
@@ -91,7 +93,7 @@ def run_qat(base: Any, ptq_model: Any, run_dir: Path, *, epochs: float, lr: floa
 
     out = fine_tune(student, train, epochs=epochs, lr=lr, schedule="cosine", progress=progress,
                     loss_fn=distillation_loss(base.model, kd) if kd else None, desc="qat-kd" if kd else "qat",
-                    eval_every=eval_every or max(1, steps // 8), eval_fn=score)
+                    eval_every=eval_every or max(1, steps // 8), eval_fn=score, on_log=on_log)
     save_quantized(student, base.tokenizer, qat_dir(run_dir, cfg.key(), kd is not None),
                    {"placement": "trt-bert", "recipe": "qat-kd" if kd else "qat", "from": from_recipe,
                     "task": base.data.task, "qat": QATConfig(epochs, lr, 0.1, kd).as_meta(), "train_s": out.train_s})

@@ -16,10 +16,16 @@ if TYPE_CHECKING:
 
 def score_row(recipe: str, result: Any, fp32: Any, *, calibration_s: float | None = None,
               calib_samples: int | None = None) -> dict[str, Any]:
-    """One comparison-table row: task metrics, delta to FP32, agreement, SQNR of the outputs."""
+    """One comparison-table row: task metrics, delta to FP32 with its paired bootstrap 95% interval, agreement, SQNR."""
     main = main_metric(result.metrics)
     row: dict[str, Any] = {"recipe": recipe, **{k: round(v, 3) for k, v in result.metrics.items()},
                            f"delta_{main}_pts": round(result.metrics[main] - fp32.metrics[main], 3)}
+    if getattr(result, "scores", None) is not None and getattr(fp32, "scores", None) is not None and result is not fp32:
+        from nbutils.metrics import paired_bootstrap
+
+        ci = paired_bootstrap(fp32.scores, result.scores)
+        row["delta_95ci"] = f"[{ci['low']:+.2f}, {ci['high']:+.2f}]"
+        row["differs_from_fp32"] = "yes" if ci["distinguishable"] else "cannot tell"
     if result.outputs is not None and fp32.outputs is not None:
         row["sqnr_db"] = round(sqnr_db(fp32.outputs, result.outputs), 2)
     if calibration_s is not None:

@@ -34,8 +34,9 @@ pd.DataFrame(sorted(env.versions().items()), columns=["package", "version"])
 # ## Step 2: inspect the CPU's INT8 instructions
 # * **AVX512-VNNI / AVX-VNNI** compute int8 dot products in one instruction (`vpdpbusd`): ONNX Runtime's
 #   INT8 kernels are several times faster with them.
-# * Without VNNI, ONNX Runtime's u8×s8 kernels can **overflow** in the 16-bit intermediate; quantizers then
-#   need `reduce_range=True` (7-bit weights). The suite checks `env.has_vnni()` and sets it for you.
+# * Without VNNI, ONNX Runtime's fast u8×s8 kernels can **saturate** in the 16-bit intermediate. The suite checks
+#   `env.has_vnni()`: ONNX Runtime's dynamic route (`quantize_dynamic`) then uses `reduce_range=True` (7-bit
+#   weights), and sessions running symmetric Q/DQ files switch on ONNX Runtime's precise x64 int8 path instead.
 # * **AMX** (Sapphire Rapids and later) adds int8/bf16 tile units.
 
 # %%
@@ -61,5 +62,6 @@ caps
 #   here it is reported absent. The TensorRT code paths in notebooks 40 and 60 are real and activate when it is installed.
 #
 # ## Exercises
-# 1. On a machine without `avx512_vnni`, which notebooks' ONNX Runtime quantizers will use `reduce_range`? (Search `has_vnni` in `nbutils`.)
+# 1. On a machine without `avx512_vnni`, which files use `reduce_range` and which sessions use the precise x64 int8
+#    path? (Search `has_vnni` in `nbutils`, then compare the `precise_int8` field in notebook 45's figures.)
 # 2. Install `onnxruntime-gpu` on a CUDA machine (`pip install -e '.[gpu]'`) and re-run: which rows change?

@@ -49,6 +49,8 @@ cfg
 # `train_baseline` loads the data (`nbutils.data.load_task_data`), the tokenizer and model (`from_pretrained`),
 # fine-tunes with AdamW and a warm-up + linear schedule, evaluates on the validation split and saves the
 # checkpoint into the run folder (atomically: an interrupted save leaves nothing half-written).
+# The pretrained model has no classification head: `from_pretrained` creates one with random weights (transformers'
+# "newly initialized" notice, silenced here because it is expected) and fine-tuning is what trains it.
 
 # %%
 base = train_baseline(cfg, run.run_dir)
@@ -90,7 +92,8 @@ print(f"recorded {run.record(rows, model=name, task=base.data.task, data=base.da
 # * The FP32 model and its validation score are the reference for every later notebook.
 # * The checkpoint is in `<run folder>/checkpoints/baseline-<key>/`; notebooks 20-70 find it through the
 #   same parameters (or train it themselves when run alone).
-# * PyTorch eager FP32 latency is the "1×" of the speed-up charts in notebook 60.
+# * The latency above is PyTorch eager FP32 at this notebook's sequence length; notebook 60 times eager FP32 again
+#   at its own grid (e.g. sequence 128), and that measurement is the "1×" of its speed-up charts.
 #
 # ## Exercises
 # 1. Fine-tune on SST-2: `python -m nbutils run --only 10 -p data=../shared/data/sst2 -p train_samples=8000`. How close to 85% do you get?

@@ -40,6 +40,7 @@ calib_samples: int = 512  # training sentences used for calibration (never valid
 calibrators: list = ["max", "percentile-99.9", "percentile-99.99", "percentile-99.999", "entropy", "mse"]  # methods to compare
 placements: list = ["per-tensor", "ffn-only"]  # extra placements, calibrated with the best method
 histogram_layer: str = ""  # quantizer whose histogram is plotted (empty: a middle FFN-output input)
+explore_percentile: float = 99.99  # starting percentile of the clipping explorer (Step 4)
 smoke: bool = False  # CI mode: tiny baseline, 32 calibration sentences
 run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
 results_db: str = ""  # results database (empty: runs/results.sqlite)
@@ -49,6 +50,7 @@ import pandas as pd
 
 from nbutils import plots, quant
 from nbutils.baseline import BaselineConfig, ensure_baseline
+from nbutils.explorers import CalibrationExplorer
 from nbutils.models import torch_predictor
 from nbutils.notebook import start
 from nbutils.tasks import encode, evaluate
@@ -107,16 +109,18 @@ table = pd.DataFrame(rows)
 table
 
 # %% [markdown]
-# ## Step 4: see why max loses to percentile
-# One activation's histogram (log scale) with each method's clipping range. Max keeps the rare outliers and spends
-# most of the 256 levels on empty range; percentile/entropy clip the tail and resolve the bulk finely.
+# ## Step 4: explore what a clipping range does to one tensor
+# Each activation's |value| histogram (log scale) with the range every calibrator chose. Max keeps the rarest
+# outlier; a percentile clips the tail so the 127 levels resolve the bulk more finely. Pick any quantizer (grouped by
+# layer and role) and drag the percentile: the SQNR and the share of clipped values are recomputed from the
+# histogram already collected (no recalibration). Where does SQNR peak for this tensor, and which calibrator above
+# lands closest to it? Does the answer change between an FFN input and the softmax output?
 
 # %%
 qnames = [n for n, _ in quant.quantizers(qmodel) if n.endswith("output.dense.input_quantizer") and "attention" not in n]
 layer_q = histogram_layer or qnames[len(qnames) // 2]
-edges, counts = quant.histogram(qmodel, layer_q)
-ranges = {c: quant.amax_under(qmodel, layer_q, c) for c in calibrators}
-plots.histogram_with_ranges(edges, counts, ranges, title=f"|activation| histogram of {layer_q}")
+explorer = CalibrationExplorer.from_model(qmodel, calibrators, quantizer=layer_q, percentile=explore_percentile)
+explorer.show()
 
 # %% [markdown]
 # ## Step 5: per-tensor weights and an FFN-only recipe

@@ -34,8 +34,9 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 # %%
 import pandas as pd
 
-from nbutils import plots, quant
+from nbutils import quant
 from nbutils.baseline import BaselineConfig, ensure_baseline
+from nbutils.explorers import LiveCurves
 from nbutils.models import torch_predictor
 from nbutils.notebook import start
 from nbutils.tasks import evaluate
@@ -67,15 +68,14 @@ variants = {"qat": None}
 if kd:
     variants["qat-kd"] = quant.KDConfig(kd_temperature, kd_weight)
 results, histories, times = {}, {}, {}
+curves = LiveCurves({"FP32": fp32.metrics[main], ptq_recipe: ptq.metrics[main]}, metric=main)
+curves.show()  # fills while training runs: loss per step, validation score at each evaluation
 for name, kd_cfg in variants.items():
     student, out = quant.run_qat(base, ptq_model, run.run_dir, epochs=n_epochs, lr=qat_lr, kd=kd_cfg,
-                                 from_recipe=ptq_recipe, eval_every=eval_every)
+                                 from_recipe=ptq_recipe, eval_every=eval_every, on_log=curves.update(name))
     results[name] = evaluate(torch_predictor(student), base.data, base.validation, reference=fp32.predictions)
     histories[name], times[name] = out.history, out.train_s
     print(f"{name}: {results[name].metrics} in {out.train_s:.1f} s")
-
-# %%
-plots.training_curves(histories, title="QAT loss and validation score")
 
 # %% [markdown]
 # ## Step 3: the final comparison
@@ -93,7 +93,8 @@ final
 
 # %% [markdown]
 # ## Summary
-# * QAT starts from calibrated ranges and adapts the weights to INT8 rounding in a fraction of an epoch.
+# * QAT starts from calibrated ranges and adapts the weights to INT8 rounding; the curves above show how far the
+#   validation score moved from the PTQ starting point in `qat_epochs` epochs (compare it with FP32's line).
 # * Distillation lets the FP32 model teach the INT8 student its full output distribution, not just the label.
 # * Both checkpoints are in the run folder (`checkpoints/qat-*`, `checkpoints/qat-kd-*`) for ONNX export in notebook 40.
 #

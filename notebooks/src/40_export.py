@@ -26,7 +26,6 @@ calib_samples: int = 512  # calibration sentences (training split) for ONNX Runt
 opset: int = 17  # ONNX opset (17 or newer)
 ort_calibrators: list = ["minmax", "entropy", "percentile-99.99", "percentile-99.999"]  # ONNX Runtime static calibrators
 optimum_levels: list = ["O1", "O2", "O3"]  # Optimum ORTOptimizer levels to export (O4 needs a GPU)
-providers: list = ["cpu", "cuda", "tensorrt"]  # execution providers for the node-placement table
 qat_epochs: float = 0.5  # QAT epochs if notebook 30 has not produced the QAT models
 smoke: bool = False  # CI mode: tiny data, few calibration sentences (the smoke profile also picks one calibrator)
 run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
@@ -40,6 +39,8 @@ import pandas as pd
 from nbutils import env, export, quant, sessions
 from nbutils.baseline import BaselineConfig, ensure_baseline
 from nbutils.bench import synthetic_batch
+from nbutils.explorers import VariantExplorer
+from nbutils.metrics import paired_bootstrap
 from nbutils.models import load_model, torch_predictor
 from nbutils.notebook import start
 from nbutils.results import Measurement
@@ -152,6 +153,7 @@ for name, v in variants.items():
            "Q/DQ pairs": v.meta["QuantizeLinear"], "int8 matmuls (both inputs)": v.meta["matmuls_int8_both_inputs"],
            "matmuls": v.meta["matmuls"], **{k: round(x, 3) for k, x in res.metrics.items()},
            f"delta_{main}_pts": round(res.metrics[main] - fp32.metrics[main], 3),
+           "delta_95ci": "[{low:+.2f}, {high:+.2f}]".format(**paired_bootstrap(fp32.scores, res.scores)),
            "parity_max_abs": par["max_abs_diff"], "parity_cosine": round(par["cosine"], 5),
            "parity_top1_%": round(par["top1_agreement"], 2), "parity_ok": par["parity_ok"]}
     rows.append(row)
@@ -166,69 +168,23 @@ print(f"recorded {run.record(measurements, model=base.model_name, task=task, dat
 table
 
 # %% [markdown]
-# ## Step 6: is it really INT8? Integer kernels on the CPU
-# A Q/DQ model can run as slow fake quantization (DequantizeLinear → float MatMul). After ONNX Runtime's optimizations,
-# real INT8 shows up as QLinearMatMul / MatMulIntegerToFloat / DynamicQuantizeMatMul / QAttention nodes.
-# We also compare each ModelOpt Q/DQ file with its PyTorch model three ways: without ONNX Runtime's fusions (pure
-# Q/DQ arithmetic in float), with the fast integer kernels, and with the precise x64 integer kernels. On CPUs
-# without VNNI the fast u8s8 kernels saturate (the guide's "INT8 collapse" trap), so `sessions.make_session` turns
-# the precise kernels on there by default and records it with every figure.
+# ## Step 6: one variant beside FP32
+# Pick a variant: its size, operator and Q/DQ counts, accuracy and parity figures next to the FP32 file's. Which
+# INT8 file is smallest, and which stays closest to its PyTorch model? Notebook 45 asks whether the INT8 files
+# really run in integer kernels; notebook 50 draws their graphs.
 
 # %%
-kernel_rows = []
-for name, v in variants.items():
-    if v.precision != "int8":
-        continue
-    opt_path = v.path.parent / "optimized-cpu.onnx"
-    sessions.make_session(v.path, "cpu", optimized_model_path=opt_path)
-    kernel_rows.append({"variant": name, **sessions.integer_kernel_counts(opt_path)})
-    opt_path.unlink(missing_ok=True)
-print(f"CPU: {env.cpu_info()['cpu']}; VNNI: {env.has_vnni()} (without VNNI, u8s8 kernels saturate more)")
-kernels = pd.DataFrame(kernel_rows).fillna(0)
-kernels
-
-# %%
-qdq_rows = []
-for name in [ptq_recipe, *qat_models]:
-    for level, precise, label in (("disable", False, "float Q/DQ"), ("all", False, "integer, fast"),
-                                  ("all", True, "integer, precise x64")):
-        s = sessions.make_session(variants[name].path, "cpu", graph_optimization=level, precise_int8=precise)
-        par = export.parity(torch_predictor(torch_sources[name]), sessions.ort_predictor(s), base.validation.batches, "int8")
-        qdq_rows.append({"variant": name, "ORT graph optimization": level, "kernels": label,
-                         **{k: round(float(x), 5) for k, x in par.items()}})
-pd.DataFrame(qdq_rows)
-
-# %% [markdown]
-# ## Step 7: which execution provider runs which nodes
-# From ONNX Runtime's per-node profile. A provider that is not available here is listed with the reason; the
-# session falls back to CPU, and that fallback is recorded with every figure.
-
-# %%
-placement_rows = []
-probe = synthetic_batch(1, cfg.max_length)
-for provider in providers:
-    for name in ("fp32-fused", ptq_recipe):
-        s = sessions.make_session(variants[name].path, provider, qdq=variants[name].precision == "int8",
-                                  enable_profiling=True, cache_dir=run.path("trt-cache"),
-                                  profile_shapes=((1, 8), (1, cfg.max_length), (64, cfg.max_length)))
-        counts = sessions.node_placement(s, probe)
-        by_ep: dict[str, int] = {}
-        for (_, ep), n in counts.items():
-            by_ep[ep] = by_ep.get(ep, 0) + n
-        placement_rows.append({"requested": provider, "runs on": s.provider, "variant": name,
-                               **{f"nodes on {k}": v for k, v in by_ep.items()},
-                               "fallback reason": s.fallback_reason or "-"})
-pd.DataFrame(placement_rows).fillna(0)
+VariantExplorer(table, variant=ptq_recipe).show()
 
 # %% [markdown]
 # ## Summary
 # * Every variant is a checked ONNX file with a sidecar (`onnx/<recipe>/variant.json`: recipe, source, opset, size,
-#   sha256, operator and Q/DQ counts), written atomically.
-# * FP32 parity is at float rounding; FP16 and INT8 are judged by top-1 agreement, all thresholds in `export.PARITY`.
-# * ModelOpt's Q/DQ files quantize both inputs of every encoder MatMul (attention included); ONNX Runtime runs them
-#   in integer kernels on the CPU, while on CUDA without TensorRT a Q/DQ model runs as floating point with extra work.
+#   sha256, operator and Q/DQ counts), written atomically, and its own rows in the results database.
+# * Parity is judged per precision (thresholds in `export.PARITY`): the `parity_ok` column above says which files
+#   passed on this run; a file that fails is shown as failing, never relaxed.
+# * Which INT8 route lost the least accuracy here, and is it also the smallest file? The table answers both.
 #
 # ## Exercises
 # 1. Open `onnx/<recipe>/variant.json` of the PTQ model: how many Q/DQ pairs guard weights, and how many activations?
 # 2. Compare `ort-static-minmax` and `ort-static-percentile-99.999`: which calibration suits BERT activations better, and why?
-# 3. On a GPU machine with TensorRT, re-run Step 7: which nodes does TensorRT take, and which stay on CUDA?
+# 3. Time `ort-dynamic` against `ort-dynamic-fused` with more iterations (Step 4): is the faster order stable?

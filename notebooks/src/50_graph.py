@@ -38,8 +38,8 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 import pandas as pd
 
 from nbutils.baseline import BaselineConfig, ensure_baseline
-from nbutils.benchmark import model_slug, trained_assets
 from nbutils.bench import synthetic_batch
+from nbutils.benchmark import model_slug, trained_assets
 from nbutils.graph import layout, overlays, view
 from nbutils.graph.explorer import COLLAPSED, WHOLE, Explorer
 from nbutils.notebook import start

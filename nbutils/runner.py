@@ -143,9 +143,34 @@ def _check_type(name: str, value: Any, spec: dict[str, Any], notebook: str) -> N
         if not ok:
             raise NbUtilsError(f"parameter {name}={value!r} is a {type(value).__name__}, but {notebook} declares "
                                f"it as {expected}", f"pass a {expected} (e.g. -p {name}={spec.get('default')})")
-    elif base == "list" and not isinstance(value, list):
-        raise NbUtilsError(f"parameter {name}={value!r} should be a list ({notebook} declares {expected})",
-                           f"pass a YAML list, e.g. -p {name}='{spec.get('default')}'")
+    elif base == "list":
+        if not isinstance(value, list):
+            raise NbUtilsError(f"parameter {name}={value!r} should be a list ({notebook} declares {expected})",
+                               f"pass a YAML list, e.g. -p {name}='{spec.get('default')}'")
+        elem = _default_element_type(spec.get("default"))
+        accept = (int, float) if elem is float else (elem,) if elem else ()
+        wrong = [v for v in value if elem is not None and not (isinstance(v, accept) and not
+                                                               (elem is not bool and isinstance(v, bool)))]
+        if wrong:
+            raise NbUtilsError(f"parameter {name}={value!r} holds {wrong}, but {notebook}'s default "
+                               f"{spec.get('default')} is a list of {elem.__name__}",
+                               f"pass a list of {elem.__name__}, e.g. -p {name}='{spec.get('default')}'")
+
+
+def _default_element_type(default: Any) -> type | None:
+    """The element type of a declared list default (``'["max", "mse"]'`` → str), None if empty or mixed."""
+    import ast
+
+    try:
+        values = ast.literal_eval(default) if isinstance(default, str) else default
+    except (ValueError, SyntaxError):
+        return None
+    if not isinstance(values, list) or not values:
+        return None
+    kinds = {type(v) for v in values}
+    if kinds <= {int, float} and float in kinds:
+        return float if kinds == {float} else None
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def _absolutize(value: Any, cwd: Path) -> Any:

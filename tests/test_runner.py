@@ -58,3 +58,12 @@ def test_cli_bad_input_exits_2(capsys):
     assert main(["run", "--only", "42"]) == 2
     assert "no notebook numbered 42" in capsys.readouterr().err
     assert main(["run", "--profile", "nope"]) == 2
+
+
+def test_list_elements_are_checked_against_the_declared_default(tmp_path):
+    nbs = discover()
+    with pytest.raises(NbUtilsError, match=r"calibrators=\[1\] holds \[1\].*list of str"):
+        plan(select(nbs, "20"), nbs, load_profile("smoke"), {"calibrators": [1]}, tmp_path)
+    assert plan(select(nbs, "60"), nbs, load_profile("smoke"), {"batch_sizes": [2, 4]}, tmp_path)["60"]["batch_sizes"] == [2, 4]
+    with pytest.raises(NbUtilsError, match="list of int"):
+        plan(select(nbs, "60"), nbs, load_profile("smoke"), {"batch_sizes": ["8"]}, tmp_path)

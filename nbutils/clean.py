@@ -64,20 +64,11 @@ def execute(plan: CleanPlan, db: Path | None = None) -> int:
     """Remove the planned folders (and their database rows if asked, in one transaction); returns rows deleted."""
     deleted = 0
     if plan.rows and plan.remove:
-        from nbutils.results import connect
+        from nbutils.results import transaction
 
-        con = connect(db)
-        try:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                for f in plan.remove:
-                    deleted += con.execute("DELETE FROM results WHERE run_id = ?", (f.name,)).rowcount
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
-        finally:
-            con.close()
+        with transaction(db) as con:
+            for f in plan.remove:
+                deleted += con.execute("DELETE FROM results WHERE run_id = ?", (f.name,)).rowcount
     for f in plan.remove:
         shutil.rmtree(f)
     return deleted

@@ -8,10 +8,11 @@ back as a pandas DataFrame for every report, chart and dashboard.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -212,6 +213,22 @@ def schema_version(con: sqlite3.Connection) -> int:
     return int(con.execute("PRAGMA user_version").fetchone()[0])
 
 
+@contextlib.contextmanager
+def transaction(db: str | Path | None = None) -> Iterator[sqlite3.Connection]:
+    """A write transaction (``BEGIN IMMEDIATE``): committed if the block succeeds, rolled back otherwise."""
+    con = connect(db)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
 def record(rows: Iterable[Measurement], prov: Provenance, db: str | Path | None = None) -> int:
     """Write ``rows`` in one transaction; nothing is written if any row is invalid.
 
@@ -220,29 +237,20 @@ def record(rows: Iterable[Measurement], prov: Provenance, db: str | Path | None 
     rows = list(rows)
     for row in rows:
         row.validate()
-    con = connect(db)
-    try:
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            con.executemany(
-                "INSERT INTO results (run_id, notebook, model, task, recipe, engine, precision, batch, seq,"
-                " metric, value, unit, data, versions, hardware, extra)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (prov.run_id, prov.notebook, prov.model, prov.task, r.recipe, r.engine, r.precision,
-                     r.batch, r.seq, r.metric, float(r.value), METRICS[r.metric], prov.data,
-                     json.dumps(dict(prov.versions), sort_keys=True),
-                     json.dumps(dict(prov.hardware), sort_keys=True, default=str),
-                     json.dumps(dict(r.extra), sort_keys=True, default=str))
-                    for r in rows
-                ],
-            )
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
-    finally:
-        con.close()
+    with transaction(db) as con:
+        con.executemany(
+            "INSERT INTO results (run_id, notebook, model, task, recipe, engine, precision, batch, seq,"
+            " metric, value, unit, data, versions, hardware, extra)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (prov.run_id, prov.notebook, prov.model, prov.task, r.recipe, r.engine, r.precision,
+                 r.batch, r.seq, r.metric, float(r.value), METRICS[r.metric], prov.data,
+                 json.dumps(dict(prov.versions), sort_keys=True),
+                 json.dumps(dict(prov.hardware), sort_keys=True, default=str),
+                 json.dumps(dict(r.extra), sort_keys=True, default=str))
+                for r in rows
+            ],
+        )
     return len(rows)
 
 

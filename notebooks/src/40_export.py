@@ -110,8 +110,9 @@ for name, qm in [(ptq_recipe, ptq_model), *qat_models.items()]:
 # * **Dynamic INT8** (CPU): weights INT8 offline, activations quantized per call. We quantize both the plain export
 #   (`ort-dynamic`) and the fused graph (`ort-dynamic-fused`; it needs `DefaultTensorType`, handled in
 #   `export.ort_dynamic`), keep both as their own variants, and time them once here: which order is faster on this CPU?
-# * **Static INT8 Q/DQ** with `AutoCalibrationConfig` (minmax, entropy, percentiles) and the `avx512_vnni` preset,
-#   plus the `tensorrt` preset (symmetric activations) with the best calibrator.
+# * **Static INT8 Q/DQ** with Optimum's `AutoCalibrationConfig` (the calibrators in `ort_calibrators`: minmax,
+#   entropy, percentiles) and the `avx512_vnni` preset (asymmetric u8 activations, s8 per-channel weights).
+#   `export.ort_static(..., preset="tensorrt")` makes the symmetric variant TensorRT expects; try it in exercise 4.
 
 # %%
 variants["ort-dynamic"] = export.ort_dynamic(variants["fp32"], export.variant_dir(run.run_dir, "ort-dynamic"))
@@ -188,3 +189,5 @@ VariantExplorer(table, variant=ptq_recipe).show()
 # 1. Open `onnx/<recipe>/variant.json` of the PTQ model: how many Q/DQ pairs guard weights, and how many activations?
 # 2. Compare `ort-static-minmax` and `ort-static-percentile-99.999`: which calibration suits BERT activations better, and why?
 # 3. Time `ort-dynamic` against `ort-dynamic-fused` with more iterations (Step 4): is the faster order stable?
+# 4. Export `export.ort_static(variants["fp32"], export.variant_dir(run.run_dir, "ort-static-minmax-tensorrt"),
+#    calib_ds, calibrator="minmax", preset="tensorrt")` and compare its accuracy and Q/DQ count with the VNNI preset.

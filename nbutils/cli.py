@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--expand", type=int, default=0, help="the encoder layer of the one-layer view")
     g.add_argument("--repeat", type=int, default=3, help="timings per view (the median is printed)")
     g.add_argument("--html", default=None, help="also write the three views to this HTML file")
+    w = sub.add_parser("sweep", help="run a sweep file's cells (benchmarks, suite runs) on Dask distributed")
+    w.add_argument("file", help="sweep YAML file (see README: Sweeps)")
+    w.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:8786)")
+    w.add_argument("--workers", type=int, default=None, help="local cluster size (default: one worker per core)")
+    w.add_argument("--resume", action="store_true", help="skip cells whose rows are already in the database")
+    w.add_argument("--dry-run", action="store_true", help="print the cells and where each would run; run nothing")
+    w.add_argument("--db", default=None, help="results database (default runs/results.sqlite)")
     d = sub.add_parser("dashboard", help="print the URL of the dashboard that `make dashboard` serves (Voila)")
     d.add_argument("--port", type=int, default=8866)
     c = sub.add_parser("clean", help="remove old run folders (checkpoints, ONNX files); database rows stay")
@@ -89,6 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from nbutils.benchmark import bench_cli
 
             return bench_cli(args)
+        if args.command == "sweep":
+            from nbutils.sweep import run_sweep
+
+            summary = run_sweep(args.file, scheduler=args.scheduler, workers=args.workers, resume=args.resume,
+                                dry_run=args.dry_run, db=args.db)
+            return 0 if args.dry_run or summary["ok"] == summary["todo"] else 1
         if args.command == "graph":
             from nbutils.graph.timing import time_views
 

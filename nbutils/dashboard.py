@@ -132,7 +132,7 @@ def latency_view(frame: pd.DataFrame) -> go.Figure:
         name = f"{label(engine, recipe)} · seq {int(seq)}" + (f" · {run}" if several else "")
         if {"latency_p95_ms", "latency_p99_ms"} <= set(g.columns):
             fig.add_trace(go.Scatter(x=[*g["batch"], *g["batch"][::-1]],
-                                     y=[*g["latency_p99_ms"], *g["latency_p95_ms"][::-1]], fill="toself",
+                                     y=[*g["latency_p99_ms"], *g["latency_p95_ms"][::-1]], fill="toself", mode="lines",
                                      opacity=0.2, line={"width": 0}, showlegend=False, hoverinfo="skip",
                                      legendgroup=name))
         fig.add_trace(go.Scatter(x=g["batch"], y=g["latency_p50_ms"], mode="lines+markers", name=name,

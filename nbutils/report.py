@@ -40,6 +40,7 @@ def accuracy_table(frame: pd.DataFrame, baseline_recipe: str = "fp32") -> pd.Dat
         return pd.DataFrame(columns=["model", "recipe", "engine", "precision", *ACCURACY_METRICS])
     table = sub.pivot_table(index=["model", "recipe", "engine", "precision"], columns="metric", values="value",
                             aggfunc="last").reset_index()
+    table.columns.name = None  # else to_html writes the pivot's "metric" label and an empty header cell per row
     metric_cols = [m for m in ACCURACY_METRICS if m in table.columns]
     main = main_metric(metric_cols) if {"accuracy", "f1"} & set(metric_cols) else None
     if main is not None:
@@ -64,6 +65,7 @@ def latency_table(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     table = sub.pivot_table(index=["model", "seq", "batch", "engine", "precision", "recipe"], columns="metric",
                             values="value", aggfunc="last").reset_index()
+    table.columns.name = None
     order = ["model", "seq", "batch", "engine", "precision", "recipe"] + [m for m in LATENCY_METRICS
                                                                           if m in table.columns]
     table = table[order].sort_values(["model", "seq", "batch", "latency_p50_ms"]).reset_index(drop=True)

@@ -38,8 +38,16 @@ def smoke_run(tmp_path_factory):
     Under ``.ci/run`` (``NBUTILS_EVIDENCE_DIR`` set) it is written there, so a red CI leaves the executed
     notebooks and ``summary.html`` to read; otherwise into a temporary folder.
     """
-    from nbutils.runner import run_suite
+    from nbutils.runner import NotebookOutcome, run_suite
 
+    reuse = os.environ.get("NBUTILS_REUSE_SMOKE_RUN")  # local iteration only: a finished smoke run folder
+    if reuse:
+        import json
+
+        run_dir = Path(reuse)
+        outcomes = [NotebookOutcome(o["name"], run_dir / f"{o['name']}.ipynb", o["seconds"], o["ok"], o["error"])
+                    for o in json.loads((run_dir / "outcomes.json").read_text())]
+        return run_dir.parent, run_dir, outcomes
     evidence = os.environ.get("NBUTILS_EVIDENCE_DIR")
     runs = Path(evidence) if evidence else tmp_path_factory.mktemp("runs")
     old = os.environ.get("NBUTILS_RUNS_DIR")

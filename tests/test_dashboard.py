@@ -167,8 +167,8 @@ LATENCY_PLOT = """Array.from(document.querySelectorAll('.js-plotly-plot')).find(
 
 def _latency_traces(page):
     return page.evaluate("() => { const p = " + LATENCY_PLOT + """;
-        return p.data.filter(t => t.mode === 'lines+markers').map(t => ({name: t.name, x: Array.from(t.x),
-        y: Array.from(t.y)})); }""")
+        return p._fullData.filter(t => t.mode === 'lines+markers').map(t => ({name: t.name, x: Array.from(t.x),
+        y: Array.from(t.y)})); }""")  # _fullData: plotly.js decoded the base64 arrays
 
 
 def _wait_latency(page, condition, timeout=60_000):

@@ -137,6 +137,7 @@ def test_voila_ptq_explorer_slider_changes_sqnr(smoke_run, tmp_path):
             print(f"Voilà 20_ptq: explorer ready {time.perf_counter() - t0:.1f} s after opening")
             before = page.inner_text(".nb-readout")
             handle = page.locator(".widget-slider .noUi-handle").first
+            handle.scroll_into_view_if_needed()
             box = handle.bounding_box()
             page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             page.mouse.down()

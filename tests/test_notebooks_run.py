@@ -73,7 +73,9 @@ def test_figures_keep_what_the_notebooks_promise(smoke_run):
     acc_csv = pd.read_csv(run_dir / "report" / "accuracy.csv")
     assert set(folders) <= set(acc_csv.recipe)
     points = pd.read_csv(run_dir / "report" / "accuracy-vs-latency.csv")
-    assert set(lat.engine) == set(points.engine)
+    assert set(lat.engine) <= set(points.engine)  # every engine variant notebook 60 timed is a point
+    acc70 = df[(df.notebook == "70_accuracy") & (df.metric == "accuracy")]
+    assert set(zip(acc70.engine, acc70.recipe, strict=True)) <= set(zip(points.engine, points.recipe, strict=True))
     demo = report.demo_table(df[df.notebook == "60_benchmark"])
     assert len({c[0] for c in demo.columns}) == lat.groupby(["engine", "recipe"]).ngroups
 

@@ -241,3 +241,19 @@ def test_jupyterlab_renders_the_dashboard_widgets(board_db):
         assert page.locator(".widget-dropdown select").count() >= 9
         assert page.locator(".js-plotly-plot").count() >= 2
         page.screenshot(path=str(artefacts() / "dashboard-jupyterlab.png"), full_page=False)
+
+
+def test_lesson_explorers_follow_their_controls(tmp_path):
+    """60/70's explorers (a Dashboard limited to a few views): changing a control changes the figure's data."""
+    db = tmp_path / "r.sqlite"
+    _rows(db, "20261101-000000-run", {"torch-eager:fp32": 20.0, "ort-cpu:int8-dynamic": 5.0})
+    board = dashboard.Dashboard(db, {"run_id": "20261101-000000-run"}, views_shown=("latency", "speedup"), measure=False)
+    board.build()
+    assert "Measure now" not in [getattr(c, "description", "") for c in board.build().children[1:]]
+    lat = board.views["latency"]
+    lat.widget()
+    assert {t.name.split(" · ")[0] for t in lat.last.data if t.mode == "lines+markers"} == {
+        "torch-eager:fp32", "ort-cpu:int8-dynamic"}
+    board.controls["engine"].value = "ort-cpu:int8-dynamic"
+    lines = [t for t in lat.last.data if t.mode == "lines+markers"]
+    assert len(lines) == 1 and list(lines[0].y) == [5.0]

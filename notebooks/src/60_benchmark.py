@@ -5,9 +5,10 @@
 # ONNX Runtime CPU/CUDA/TensorRT, FP8 on Hopper GPUs) over a grid of batch sizes and sequence lengths, the way
 # TensorRT's BERT demo measures: warm-up, many timed iterations, then mean, p50, p95 and p99.
 #
-# **What you will learn:** where INT8 pays off (CPU integer kernels), where it does not without TensorRT (Q/DQ on
-# the CUDA provider runs as float plus extra work; cuBLAS INT8 is no faster than FP16 on Hopper, FP8 is the
-# low-precision route), and why batch-1 latency on a GPU is bound by kernel launches (CUDA graphs remove them).
+# **What you will learn:** how to measure engines fairly, and how to read the result: does INT8 pay off on this
+# machine's CPU (integer kernels), and by how much over the best floating-point engine? On a GPU without TensorRT,
+# how does a Q/DQ file on the CUDA provider compare with FP16, and what do CUDA graphs change at batch 1, where
+# kernel launches can dominate?
 #
 # **What you need:** nothing (it builds what it lacks); on a GPU machine, `pip install -e '.[gpu]'`.
 # Engines that cannot run here are listed with the reason, never silently dropped.

@@ -240,6 +240,7 @@ class Dashboard:
     def __post_init__(self) -> None:
         self.data = load(self.db)
         self._thread: threading.Thread | None = None
+        self._lock = threading.RLock()  # control callbacks and the "Measure now" thread never render at once
 
     # -- controls ------------------------------------------------------------------------------------
     def build(self) -> Any:
@@ -271,7 +272,7 @@ class Dashboard:
             "provenance": widgets.View(lambda: provenance_view(self.selected()), "provenance"),
             "compare": widgets.View(self._compare, "two runs"),
         }
-        widgets.on_change(list(self.controls.values()), self.refresh)
+        widgets.on_change(list(self.controls.values()), self._on_control)
         widgets.on_change(self.compare, lambda: self.views["compare"].refresh())
         self.measure_button.on_click(lambda _b: self.measure_now())
         grid = w.GridBox(list(self.controls.values()), layout=w.Layout(grid_template_columns="repeat(3, 33%)"))
@@ -298,21 +299,30 @@ class Dashboard:
             return "<p class='nb-message'>Choose two runs above to compare their shared figures.</p>"
         return compare_runs(self.data.frame, a, b).round(4)
 
+    def _on_control(self) -> None:
+        if not getattr(self, "_reloading", False):
+            self.refresh()
+
     def refresh(self) -> None:
         """Re-render every view from the current selection."""
-        for v in self.views.values():
-            v.refresh()
+        with self._lock:
+            for v in self.views.values():
+                v.refresh()
 
     def reload(self) -> None:
         """Read the database again (new rows appear) and keep the selection where it still exists."""
-        keep = self.selection()
-        self.data = load(self.db)
-        for col, c in self.controls.items():
-            opts = options(self.data.frame, col)
-            with c.hold_trait_notifications():
-                c.options = opts
-                c.value = keep[col] if keep[col] in opts else ALL
-        self.refresh()
+        with self._lock:
+            keep = self.selection()
+            self.data = load(self.db)
+            self._reloading = True  # new options fire value changes: render once, after all controls are set
+            try:
+                for col, c in self.controls.items():
+                    opts = options(self.data.frame, col)
+                    c.options = opts  # resets the value to the first option (not inside hold_trait_notifications:
+                    c.value = keep[col] if keep[col] in opts else ALL  # ipywidgets would reset it at the end)
+            finally:
+                self._reloading = False
+            self.refresh()
 
     # -- measure now ---------------------------------------------------------------------------------
     def measure_target(self) -> tuple[str, str, list[int], list[int], str]:
@@ -331,8 +341,11 @@ class Dashboard:
             raise NbUtilsError(f"'Measure now' times latency-only models here; {model!r} is a trained checkpoint",
                                "pick a random:... model's rows, or time the trained model with notebook 60")
         spec = "random:" + model.split(" (untrained)")[0]
-        batches = [int(sel["batch"])] if sel["batch"] != ALL else [1]
-        seqs = [int(sel["seq"])] if sel["seq"] != ALL else [128]
+        rows = self.selected()
+        rows = rows[rows["metric"] == "latency_p50_ms"]
+        # the shapes already shown for this selection (so the new points sit beside the old ones), else b1/s128
+        batches = [int(sel["batch"])] if sel["batch"] != ALL else sorted({int(b) for b in rows["batch"].dropna()})[:3] or [1]
+        seqs = [int(sel["seq"])] if sel["seq"] != ALL else sorted({int(q) for q in rows["seq"].dropna()})[-1:] or [128]
         return spec, engine, batches, seqs, model
 
     def measure_now(self, *, wait: bool = False) -> None:
@@ -368,8 +381,8 @@ class Dashboard:
                     result.raise_failures()
                     done += 1
                     self.bar.value = done
-            self.status.value = f"measured {engine} on {model}: new rows in run {run.run_id}"
             self.reload()
+            self.status.value = f"measured {engine} on {model}: new rows in run {run.run_id}"
         except Exception as exc:  # noqa: BLE001 - any failure is shown in the dashboard, which stays usable
             self.status.value = f"<b>measurement failed:</b> {_html(str(exc))}"
         finally:

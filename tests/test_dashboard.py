@@ -257,3 +257,27 @@ def test_lesson_explorers_follow_their_controls(tmp_path):
     board.controls["engine"].value = "ort-cpu:int8-dynamic"
     lines = [t for t in lat.last.data if t.mode == "lines+markers"]
     assert len(lines) == 1 and list(lines[0].y) == [5.0]
+
+
+def test_measure_now_adds_rows_and_a_line_without_a_browser(tmp_path, monkeypatch):
+    from nbutils.cli import main
+    from nbutils.results import read_results
+
+    monkeypatch.setenv("NBUTILS_RUNS_DIR", str(tmp_path))
+    assert main(["bench", "--model", "random:bert-tiny", "--engines", "ort-cpu:int8-dynamic", "--batch", "1",
+                 "--seq", "8", "--iterations", "3", "--warmup", "0"]) == 0
+    db = tmp_path / "results.sqlite"
+    board = dashboard.Dashboard(db, {"model": "bert-tiny (untrained)", "engine": "ort-cpu:int8-dynamic"},
+                                measure_iterations=3)
+    board.build()
+    board.views["latency"].widget()
+    assert len([t for t in board.views["latency"].last.data if t.mode == "lines+markers"]) == 1
+    board.measure_now(wait=True)
+    assert board.status.value.startswith("measured ort-cpu:int8-dynamic"), board.status.value
+    assert len(read_results(None, db)) == 10
+    assert len([t for t in board.views["latency"].last.data if t.mode == "lines+markers"]) == 2
+    assert board.controls["engine"].value == "ort-cpu:int8-dynamic"  # the selection survives the reload
+    assert set(read_results(None, db)["seq"]) == {8}  # measured at the shape already shown, beside the old point
+    board.controls["engine"].value = "(all)"
+    board.measure_now(wait=True)  # no single engine chosen: a message, no thread, nothing written
+    assert "choose one engine" in board.status.value and len(read_results(None, db)) == 10

@@ -72,9 +72,15 @@ def accuracy_vs_latency(points: pd.DataFrame, front: Sequence[bool], x: str = "p
     """Scatter of variants with the Pareto front drawn through the non-dominated ones."""
     import plotly.graph_objects as go
 
-    fig = go.Figure(go.Scatter(x=points[x], y=points[y], mode="markers+text", text=points["label"],
-                               textposition="top center", name="variants", marker={"size": 10}))
-    pf = points[list(front)].sort_values(x)
-    fig.add_trace(go.Scatter(x=pf[x], y=pf[y], mode="lines", name="Pareto front", line={"dash": "dot"}))
+    on = list(front)
+    # every variant is a point with its name on hover; only the front is labelled, so the labels stay readable
+    fig = go.Figure(go.Scatter(x=points[x], y=points[y], mode="markers", hovertext=points["label"],
+                               hovertemplate="%{hovertext}<br>%{x:.3f} ms · %{y:.2f}<extra></extra>",
+                               name="variants", marker={"size": 9, "color": "#4c78a8"}))
+    pf = points[on].sort_values(x)
+    fig.add_trace(go.Scatter(x=pf[x], y=pf[y], mode="lines+markers+text", text=pf["label"], textposition="top right",
+                             name="Pareto front", line={"dash": "dot", "color": "#e45756"},
+                             marker={"size": 12, "color": "#e45756"}, hovertext=pf["label"],
+                             hovertemplate="%{hovertext}<br>%{x:.3f} ms · %{y:.2f}<extra></extra>"))
     fig.update_layout(title=title, xaxis_title="p50 latency (ms)", yaxis_title=f"{y} (%)", height=500)
     return fig

@@ -154,6 +154,8 @@ def accuracy_latency_points(acc: pd.DataFrame, frame: pd.DataFrame, batch: int) 
                 break
     points = pd.DataFrame(rows)
     if not points.empty:
+        if points["seq"].nunique() > 1:  # the same engine timed at two lengths: two points, told apart
+            points["label"] = points["label"] + " · s" + points["seq"].astype(str)
         points["pareto"] = pareto_front(points, "p50_ms", main)
     return points
 

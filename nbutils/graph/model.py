@@ -31,7 +31,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "elementwise": ("Add", "Mul", "Sub", "Where", "Cast", "Equal", "Not"),
     "shape": ("Reshape", "Transpose", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Expand",
               "ConstantOfShape", "Constant", "Range", "Split", "Flatten"),
-    "io": ("Input", "Output", "Layer"),
+    "io": ("Input", "Output"),
+    "encoder layer": ("Layer",),  # a collapsed box: one encoder layer
 }
 
 

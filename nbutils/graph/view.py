@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 COLORS = {"matmul": "#4c78a8", "quantize": "#f58518", "normalize": "#54a24b", "activation": "#b279a2",
-          "elementwise": "#9d755d", "shape": "#bab0ac", "io": "#222222", "other": "#72b7b2"}
+          "elementwise": "#9d755d", "shape": "#bab0ac", "io": "#222222", "encoder layer": "#6b6ecf",
+          "other": "#72b7b2"}
 CATEGORY_COLORS = ["#4c78a8", "#e45756", "#54a24b", "#f58518", "#b279a2", "#72b7b2"]
 
 

@@ -66,7 +66,7 @@ def bench_cli(args: argparse.Namespace) -> int:
     TensorRT); 1 when a requested engine failed or nothing was timed; 2 for bad input (nothing created).
     """
     from nbutils import env
-    from nbutils.paths import atomic_path, claim_run_dir, new_run_id, runs_dir
+    from nbutils.paths import atomic_path, claim_run_dir, new_run_id
     from nbutils.results import check_writable
     from nbutils.runs import NotebookRun
 
@@ -76,9 +76,6 @@ def bench_cli(args: argparse.Namespace) -> int:
     if args.threads < 0:
         raise NbUtilsError(f"--threads {args.threads} is negative", "use 0 (ONNX Runtime's default) or a positive count")
     db = check_writable(args.db)
-    if args.run_id and (runs_dir() / args.run_id).exists():
-        raise NbUtilsError(f"run folder {runs_dir() / args.run_id} already exists",
-                           "choose another --run-id (or none: a fresh one is made), or delete that folder")
     run_dir = claim_run_dir(args.run_id or new_run_id("bench"), exact=bool(args.run_id))
     run = NotebookRun(run_dir, "cli-bench", db)
     result = benchmark(run, args.model, names, batches, seqs, warmup=args.warmup,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from nbutils import report
 from nbutils.errors import NbUtilsError
 from nbutils.vocab import label, main_metric
+from nbutils.widgets import html_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -260,9 +261,9 @@ class Dashboard:
         self.bar.layout.visibility = "hidden"
         self.status = widgets.message()
         if self.data.message:
-            self.status.value = f"<b>{_html(self.data.message)}</b>"
+            self.status.value = f"<b>{html_text(self.data.message)}</b>"
         elif self.data.warnings:
-            self.status.value = "<br>".join(_html(w) for w in self.data.warnings)
+            self.status.value = "<br>".join(html_text(w) for w in self.data.warnings)
         self.views = {
             "latency": widgets.View(lambda: latency_view(self.selected()), "latency"),
             "speedup": widgets.View(lambda: speedup_view(self.selected()), "speed-up"),
@@ -356,7 +357,7 @@ class Dashboard:
         try:
             target = self.measure_target()
         except NbUtilsError as exc:
-            self.status.value = f"<b>cannot measure:</b> {_html(str(exc))}"
+            self.status.value = f"<b>cannot measure:</b> {html_text(str(exc))}"
             return
         self._thread = threading.Thread(target=self._measure, args=target, daemon=True)
         self.bar.value, self.bar.max = 0, len(target[2]) * len(target[3])
@@ -384,7 +385,7 @@ class Dashboard:
             self.reload()
             self.status.value = f"measured {engine} on {model}: new rows in run {run.run_id}"
         except Exception as exc:  # noqa: BLE001 - any failure is shown in the dashboard, which stays usable
-            self.status.value = f"<b>measurement failed:</b> {_html(str(exc))}"
+            self.status.value = f"<b>measurement failed:</b> {html_text(str(exc))}"
         finally:
             self.bar.layout.visibility = "hidden"
 
@@ -403,9 +404,3 @@ class Dashboard:
             if key == "compare":
                 display(*self.compare)
             view.show()
-
-
-def _html(text: str) -> str:
-    import html
-
-    return html.escape(text).replace("\n", "<br>")

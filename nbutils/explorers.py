@@ -52,10 +52,11 @@ def clipping_stats(edges: np.ndarray, counts: np.ndarray, amax: float, num_bits:
     levels = 2 ** (num_bits - 1) - 1
     scale = amax / levels
     q = np.clip(np.round(centers / scale), 0, levels) * scale
-    signal = float(np.sum(c * centers**2))
-    noise = float(np.sum(c * (centers - q) ** 2))
+    from nbutils.metrics import sqnr_from_sums
+
     clipped = float(np.sum(c[centers > amax])) / max(float(np.sum(c)), 1.0)
-    return {"sqnr_db": float("inf") if noise == 0 else 10 * np.log10(signal / noise), "clipped_pct": 100 * clipped}
+    return {"sqnr_db": sqnr_from_sums(float(np.sum(c * centers**2)), float(np.sum(c * (centers - q) ** 2))),
+            "clipped_pct": 100 * clipped}
 
 
 def quantizer_label(name: str) -> str:

@@ -97,3 +97,16 @@ def paired_bootstrap(reference: Sequence[float] | np.ndarray, candidate: Sequenc
     lo, hi = np.percentile(means, [tail, 100.0 - tail])
     return {"delta": float(diff.mean()), "low": float(lo), "high": float(hi),
             "distinguishable": bool(lo > 0 or hi < 0)}
+
+
+def sqnr_from_sums(signal: float, noise: float) -> float:
+    """SQNR in dB from accumulated ``Σx²`` and ``Σ(x−y)²``: inf without noise, -inf without signal."""
+    if noise == 0:
+        return float("inf")
+    return float(10 * np.log10(signal / noise)) if signal > 0 else float("-inf")
+
+
+def sqnr_db(reference: Sequence[float] | np.ndarray, test: Sequence[float] | np.ndarray) -> float:
+    """Signal-to-quantization-noise ratio of ``test`` against ``reference`` in dB: ``10 log10(Σx² / Σ(x−y)²)``."""
+    ref = np.asarray(reference, dtype=np.float64)
+    return sqnr_from_sums(float(np.sum(ref**2)), float(np.sum((ref - np.asarray(test, dtype=np.float64)) ** 2)))

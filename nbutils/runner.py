@@ -24,7 +24,7 @@ from typing import Any
 
 from nbutils.errors import NbUtilsError
 from nbutils.paths import claim_run_dir, new_run_id, project_root, runs_dir, write_json
-from nbutils.runs import CLAIMED_ENV
+from nbutils.runs import CLAIMED_ENV, check_run_folder
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 ALWAYS = ("run_dir", "results_db")
@@ -274,9 +274,7 @@ def run_suite(profile_name: str = "default", only: str | None = None, overrides:
         else:
             os.environ[CLAIMED_ENV] = previous
     bar.close()
-    if not (run_dir / "run.json").is_file():
-        raise NbUtilsError(f"the run folder {run_dir} (or its run.json) was deleted while the suite ran; "
-                           "its artefacts are gone", "start the run again and leave its folder alone until it ends")
+    check_run_folder(run_dir)
     write_summary(run_dir, outcomes, profile, db)
     return run_dir, outcomes
 
@@ -287,10 +285,11 @@ def _execute(selected: list[NotebookInfo], params: dict[str, dict[str, Any]], ru
     from papermill.exceptions import PapermillExecutionError
 
     for i, nb in enumerate(selected, 1):
-        if not (run_dir / "run.json").is_file():
-            msg = f"run folder {run_dir} (or its run.json) was deleted while the suite ran"
-            outcomes.append(NotebookOutcome(nb.name, run_dir / nb.path.name, 0.0, False, msg))
-            print(f"FAILED  {msg}", flush=True)
+        try:
+            check_run_folder(run_dir)
+        except NbUtilsError as exc:
+            outcomes.append(NotebookOutcome(nb.name, run_dir / nb.path.name, 0.0, False, exc.problem))
+            print(f"FAILED  {exc.problem}", flush=True)
             return
         out = run_dir / nb.path.name
         nb_params = {**params[nb.number], "run_dir": str(run_dir), "results_db": str(db)}

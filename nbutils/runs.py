@@ -21,6 +21,13 @@ from nbutils.results import Measurement, Provenance, check_writable, record
 CLAIMED_ENV = "NBUTILS_CLAIMED_RUN_DIR"
 
 
+def check_run_folder(run_dir: Path) -> None:
+    """Raise if a run folder the suite runner claimed (it holds ``run.json``) is gone: never recreate it silently."""
+    if not (Path(run_dir) / "run.json").is_file():
+        raise NbUtilsError(f"the run folder {run_dir} (or its run.json) was deleted while the suite ran; "
+                           "its artefacts are gone", "start the run again and leave its folder alone until it ends")
+
+
 @dataclass(frozen=True)
 class NotebookRun:
     """Where one notebook execution writes: ``run_dir`` (artefacts) and ``db`` (figures)."""
@@ -50,10 +57,9 @@ class NotebookRun:
         return record(rows, self.provenance(model=model, task=task, data=data), self.db)
 
     def check_alive(self) -> None:
-        """Raise if this run's folder was deleted while it ran (the runner's folder holds ``run.json``)."""
-        if os.environ.get(CLAIMED_ENV) == str(self.run_dir) and not (self.run_dir / "run.json").is_file():
-            raise NbUtilsError(f"the run folder {self.run_dir} (or its run.json) was deleted while this run was going",
-                               "start the run again and leave its folder alone until it ends")
+        """Raise if the suite runner's folder for this run was deleted while it ran."""
+        if os.environ.get(CLAIMED_ENV) == str(self.run_dir):
+            check_run_folder(self.run_dir)
 
 
 def open_run(run_dir: str = "", notebook: str = "", results_db: str = "") -> NotebookRun:
@@ -63,9 +69,8 @@ def open_run(run_dir: str = "", notebook: str = "", results_db: str = "") -> Not
     folder the suite runner claimed still exists (it is never silently recreated).
     """
     claimed = os.environ.get(CLAIMED_ENV)
-    if run_dir and claimed and Path(run_dir).resolve() == Path(claimed) and not (Path(claimed) / "run.json").is_file():
-        raise NbUtilsError(f"the run folder {claimed} (or its run.json) was deleted while the suite ran",
-                           "start the run again and leave its folder alone until it ends")
+    if run_dir and claimed and Path(run_dir).resolve() == Path(claimed):
+        check_run_folder(Path(claimed))
     db = check_writable(results_db or None)
     folder = resolve_run_dir(run_dir)
     return NotebookRun(folder, notebook, db)

@@ -95,7 +95,7 @@ class View:
             self.last = self.render()
         except Exception as exc:  # noqa: BLE001 - shown to the user as a message, the dashboard stays usable
             self.last = None
-            return HTML(f"<p class='nb-message' style='color:#a40'>{self.name}: {_escape(str(exc))}</p>")
+            return HTML(f"<p class='nb-message' style='color:#a40'>{self.name}: {html_text(str(exc))}</p>")
         return _displayable(self.last)
 
     def widget(self) -> Any:
@@ -126,7 +126,8 @@ class View:
         self.out.outputs = ({"output_type": "display_data", "data": data, "metadata": metadata},)
 
 
-def _escape(text: str) -> str:
+def html_text(text: str) -> str:
+    """Plain text (an error message) as HTML: escaped, line breaks kept."""
     import html
 
     return html.escape(text).replace("\n", "<br>")

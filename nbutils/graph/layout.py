@@ -88,20 +88,12 @@ def _node_hover(g: Graph, n: Node) -> str:
 
 def _trace_back(g: Graph, tensor: str) -> tuple[str | None, list[str], bool]:
     """Follow ``tensor`` up through Q/DQ nodes: (producing non-Q/DQ node or input, Q/DQ nodes passed, from weight)."""
-    passed: list[str] = []
-    t = tensor
-    for _ in range(8):
-        prod = g.producer.get(t)
-        if prod is None:
-            if t in g.initializers:
-                return None, passed, True
-            return (f"input:{t}" if t in g.inputs else None), passed, False
-        node = g.nodes[prod]
-        if node.op not in QDQ_OPS:
-            return prod, passed, False
-        passed.append(prod)
-        t = node.inputs[0]
-    return None, passed, False
+    t, stop, passed = g.climb(tensor, lambda n: n.op in QDQ_OPS)
+    if stop is not None:
+        return stop.name, passed, False
+    if t in g.initializers:
+        return None, passed, True
+    return (f"input:{t}" if t in g.inputs else None), passed, False
 
 
 def _group_of(node: Node, collapse: bool, expand: set[int]) -> str | None:

@@ -8,7 +8,7 @@ Model Explorer node data) attach to the same ids.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,25 @@ class Graph:
         if "axis" in node.attrs:
             out["axis"] = node.attrs["axis"]
         return out
+
+    def climb(self, tensor: str, through: Callable[[Node], bool], limit: int = 8) -> tuple[str, Node | None, list[str]]:
+        """Follow ``tensor`` up its producers while ``through(producer)`` holds.
+
+        Returns the tensor reached, the producer that stopped the climb (None at an input or initializer), and the
+        names of the nodes passed on the way. Q/DQ folding, weight detection and activation pairing all use it.
+        """
+        passed: list[str] = []
+        t = tensor
+        for _ in range(limit):
+            prod = self.producer.get(t)
+            if prod is None:
+                return t, None, passed
+            node = self.nodes[prod]
+            if not through(node):
+                return t, node, passed
+            passed.append(prod)
+            t = node.inputs[0]
+        return t, None, passed
 
     def find(self, query: str) -> list[str]:
         """Node names whose name, or one of whose tensors, contains ``query`` (case-insensitive)."""

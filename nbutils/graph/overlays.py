@@ -18,6 +18,7 @@ import numpy as np
 
 from nbutils.errors import NbUtilsError
 from nbutils.graph.model import Graph, Node
+from nbutils.metrics import sqnr_db, sqnr_from_sums  # noqa: F401 - sqnr_db is part of this module's interface
 
 #: Compute operators that should see INT8 inputs for an INT8 engine (TensorRT's BERT rules).
 COMPUTE_OPS = ("MatMul", "Gemm", "Conv")
@@ -25,20 +26,13 @@ WHY_QDQ = ("TensorRT's BERT fusions need Q/DQ before both attention matmuls and 
            "a node without it runs in floating point")
 
 
+_LAYOUT = ("Transpose", "Reshape", "Cast", "Identity", "Squeeze", "Unsqueeze")
+
+
 def _from_dq(g: Graph, tensor: str) -> bool:
     """Whether ``tensor`` comes from a DequantizeLinear, possibly through layout-only ops (a transposed weight)."""
-    t = tensor
-    for _ in range(6):
-        prod = g.producer.get(t)
-        if prod is None:
-            return False
-        op = g.nodes[prod].op
-        if op == "DequantizeLinear":
-            return True
-        if op not in ("Transpose", "Reshape", "Cast", "Identity", "Squeeze", "Unsqueeze"):
-            return False
-        t = g.nodes[prod].inputs[0]
-    return False
+    _, stop, _ = g.climb(tensor, lambda n: n.op in _LAYOUT, limit=6)
+    return stop is not None and stop.op == "DequantizeLinear"
 
 
 def _is_residual_add(g: Graph, n: Node) -> bool:
@@ -97,37 +91,25 @@ class Pair:
     reference: str  # "fp32 file", or "int8 file without Q/DQ" where the FP32 file has no certain match
 
 
-_PASS = ("QuantizeLinear", "DequantizeLinear")
 _WEIGHT_PATH = ("Transpose", "Cast", "Reshape", "Identity", "QuantizeLinear", "DequantizeLinear")
+
+
+def _is_qdq(g: Graph, node: Node) -> bool:
+    """A Q or DQ node, or the Cast a quantizer puts in front of its QuantizeLinear."""
+    if node.op in ("QuantizeLinear", "DequantizeLinear"):
+        return True
+    return node.op == "Cast" and ("quantizer" in node.name or all(
+        g.nodes[c].op == "QuantizeLinear" for c in g.consumers.get(node.outputs[0], [])))
 
 
 def _upstream(g: Graph, tensor: str) -> str:
     """The tensor above any Q/DQ (and a quantizer's Cast) on the way up from ``tensor``."""
-    t = tensor
-    for _ in range(8):
-        prod = g.producer.get(t)
-        if prod is None:
-            return t
-        node = g.nodes[prod]
-        is_qcast = node.op == "Cast" and ("quantizer" in node.name or all(
-            g.nodes[c].op == "QuantizeLinear" for c in g.consumers.get(node.outputs[0], [])))
-        if node.op not in _PASS and not is_qcast:
-            return t
-        t = node.inputs[0]
-    return t
+    return g.climb(tensor, lambda n: _is_qdq(g, n))[0]
 
 
 def _is_weight(g: Graph, tensor: str) -> bool:
     """Whether ``tensor`` is a weight: an initializer, possibly through Q/DQ, Transpose, Cast, Reshape."""
-    t = tensor
-    for _ in range(8):
-        if t in g.initializers:
-            return True
-        prod = g.producer.get(t)
-        if prod is None or g.nodes[prod].op not in _WEIGHT_PATH:
-            return False
-        t = g.nodes[prod].inputs[0]
-    return False
+    return g.climb(tensor, lambda n: n.op in _WEIGHT_PATH)[0] in g.initializers
 
 
 def _same_in_fp32(int8: Graph, fp32: Graph, source: str) -> bool:
@@ -215,16 +197,6 @@ def bypass_qdq(model: Any) -> Any:
     return m
 
 
-def sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:
-    """Signal-to-quantization-noise ratio in dB: ``10 log10(Σx² / Σ(x−y)²)`` (inf when equal)."""
-    ref = np.asarray(reference, dtype=np.float64)
-    err = np.sum((ref - np.asarray(approx, dtype=np.float64)) ** 2)
-    sig = np.sum(ref**2)
-    if err == 0:
-        return float("inf")
-    return float(10 * np.log10(sig / err)) if sig > 0 else float("-inf")
-
-
 def _session_with_outputs(model: Any, names: Sequence[str]) -> Any:
     """An ONNX Runtime CPU session (no graph optimization, so every tensor keeps its name) exposing ``names``."""
     import onnx
@@ -290,7 +262,7 @@ def tensor_errors(fp32_path: str | Path, int8_path: str | Path, batches: Sequenc
             err[k] += float(np.sum((a - b) ** 2))
     rows = []
     for k, p in enumerate(pairs):
-        sq = float("inf") if err[k] == 0 else float(10 * np.log10(sig[k] / err[k])) if sig[k] > 0 else float("-inf")
+        sq = sqnr_from_sums(sig[k], err[k])
         rows.append({"tensor": p.source, "producer": p.producer, "reference": p.reference, "sqnr_db": sq,
                      "rel_error": float(np.sqrt(err[k] / sig[k])) if sig[k] > 0 else float("nan")})
     return pd.DataFrame(rows).sort_values("sqnr_db").reset_index(drop=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nbutils.errors import NbUtilsError
+from nbutils.metrics import sqnr_db  # noqa: F401 - re-exported as quant.sqnr_db (one home: nbutils.metrics)
 from nbutils.quant.placement import insert_quantizers, quantizers
 from nbutils.quant.recipes import CALIBRATORS, Recipe
 
@@ -106,10 +106,3 @@ def quantize_ptq(model: torch.nn.Module, calib_batches: Sequence[dict[str, np.nd
     collect_statistics(qmodel, calib_batches, progress=progress)
     apply_calibrator(qmodel, recipe.calibrator)
     return qmodel, time.perf_counter() - start
-
-
-def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
-    """Signal-to-quantization-noise ratio of ``test`` against ``reference`` in dB."""
-    ref, tst = np.asarray(reference, np.float64), np.asarray(test, np.float64)
-    noise = float(np.sum((ref - tst) ** 2))
-    return float("inf") if noise == 0 else 10.0 * math.log10(float(np.sum(ref**2)) / noise)

@@ -109,7 +109,8 @@ def trained_assets(base: Any, run_dir: Path, *, calib_samples: int, folder: Path
     calib = encode(base.data, "train", base.tokenizer, max_length=base.config.max_length, batch_size=32,
                    limit=calib_samples, pad_to_max=True).batches
     recipes = ["fp32", "fp32-fused", "fp16", "ort-dynamic", "ort-dynamic-fused", "ort-static-minmax"]
-    dirs = {**{r: variant_dir(run_dir, r) for r in recipes}, "ptq": variant_dir(run_dir, ptq_recipe)}
+    dirs = {**{r: variant_dir(run_dir, r) for r in recipes}, "ptq": variant_dir(run_dir, ptq_recipe),
+            "nncf-ptq": variant_dir(run_dir, "nncf-ptq")}
     assets = engines.Assets(str(base.path), folder, task=base.data.task, num_labels=max(base.data.num_labels, 2),
                             calib=calib, ptq_model=ptq_model, onnx_dirs=dirs)
     return assets, ptq_recipe

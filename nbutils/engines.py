@@ -1,7 +1,7 @@
 """Benchmark engines behind one interface, and the grid that times them.
 
 An engine is named ``<engine>:<precision>[:<option>]``, e.g. ``torch-eager:fp32``, ``torch-compile:fp16:cudagraphs``,
-``ort-cpu:int8-dynamic``, ``ort-cuda:fp16:cudagraph``, ``ort-trt:int8``, ``torch-fp8:fp8``. :data:`ENGINES` lists
+``ort-cpu:int8-dynamic``, ``ort-cuda:fp16:cudagraph``, ``ort-trt:int8``, ``torch-fp8:fp8``, ``ov-cpu:int8``. :data:`ENGINES` lists
 them all with what each needs. Every engine:
 
 * says why it cannot run here (:meth:`Engine.unavailable`), so the grid lists it with the reason and skips it;
@@ -34,7 +34,7 @@ class EngineSpec:
     """What an engine name means."""
 
     name: str  # the full engine name: also its identity in the results database (nbutils.vocab)
-    runtime: str  # torch-eager, torch-compile, torch-fp8, ort-cpu, ort-cuda, ort-trt
+    runtime: str  # torch-eager, torch-compile, torch-fp8, ort-cpu, ort-cuda, ort-trt, ov-cpu
     precision: str  # fp32, tf32, fp16, bf16, fp8, int8
     recipe: str  # fp32, fp16, ptq-..., ort-dynamic, ort-static-..., fp8
     device: str  # cpu or cuda
@@ -81,10 +81,14 @@ ENGINES: dict[str, EngineSpec] = {s.name: s for s in [
     _spec("ort-cuda:int8-qdq", "ptq", "cuda", "ONNX Runtime CUDA, ModelOpt Q/DQ (runs as float + extra work: not INT8 speed)"),
     _spec("ort-trt:fp16", "fp16", "cuda", "ONNX Runtime TensorRT, FP16, engine cache, explicit profiles"),
     _spec("ort-trt:int8", "ptq", "cuda", "ONNX Runtime TensorRT, INT8 from ModelOpt Q/DQ (explicit quantization)"),
+    _spec("ov-cpu:fp32", "fp32", "cpu", "OpenVINO CPU, the FP32 export as IR, FP32 inference precision, latency hint"),
+    _spec("ov-cpu:int8", "nncf-ptq", "cpu", "OpenVINO CPU, NNCF post-training INT8 (transformer preset), latency hint"),
+    _spec("ov-cpu:int8:throughput", "nncf-ptq", "cpu",
+          "OpenVINO CPU, NNCF INT8, throughput hint: the batch split over the plugin's parallel requests"),
 ]}
 
 CPU_DEFAULT = ["torch-eager:fp32", "ort-cpu:fp32", "ort-cpu:fp32-fused", "ort-cpu:int8-dynamic",
-               "ort-cpu:int8-dynamic-fused", "ort-cpu:int8-static", "ort-cpu:int8-qdq"]
+               "ort-cpu:int8-dynamic-fused", "ort-cpu:int8-static", "ort-cpu:int8-qdq", "ov-cpu:fp32", "ov-cpu:int8"]
 GPU_DEFAULT = ["torch-eager:fp32", "torch-eager:tf32", "torch-eager:fp16", "torch-eager:bf16", "torch-compile:fp16",
                "torch-compile:fp16:cudagraphs", "torch-compile:bf16:cudagraphs", "torch-fp8:fp8",
                "torch-fp8:fp8:cudagraphs", "torch-fp8:fp8-static:cudagraphs", "ort-cuda:fp32", "ort-cuda:fp16",
@@ -134,7 +138,9 @@ class Assets:
         calib: calibration batches for ModelOpt PTQ and Optimum static quantization.
         ptq_model: an already-quantized ModelOpt model (e.g. notebook 20's best); else calibrated here with
             ``percentile-99.99`` on ``calib``.
-        onnx_dirs: recipe -> existing variant folder (notebook 40's) to reuse instead of exporting.
+        onnx_dirs: recipe -> existing variant folder (notebook 40's; its ``openvino/`` IR from notebook 42) to
+            reuse instead of exporting.
+        nncf: NNCF options for an ``nncf-ptq`` IR built here (``None``: NNCF's transformer defaults).
 
     """
 
@@ -145,6 +151,7 @@ class Assets:
     calib: list[dict[str, np.ndarray]] = field(default_factory=list)
     ptq_model: Any = None
     onnx_dirs: dict[str, Path] = field(default_factory=dict)
+    nncf: Any = None
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def torch_model(self, attn: str = "sdpa") -> Any:
@@ -210,6 +217,39 @@ class Assets:
         else:
             raise NbUtilsError(f"no ONNX route for recipe {recipe!r}", "see nbutils.engines.Assets.onnx")
         return v.path
+
+    def openvino(self, recipe: str) -> Path:
+        """Folder of the OpenVINO IR of ``recipe`` (``fp32``, ``nncf-ptq``, or any ONNX recipe), built on first use.
+
+        Notebook 42's IRs (``<run>/onnx/<recipe>/openvino``) are reused when they verify; ``nncf-ptq`` is built
+        here from the FP32 IR with ``calib`` (NNCF's transformer preset, or ``nncf``'s options).
+        """
+        from nbutils import ov
+
+        given = Path(self.onnx_dirs[recipe]) / ov.IR_FOLDER if recipe in self.onnx_dirs else None
+        if given is not None and (given / ov.IR_FILE).is_file():
+            problem = ov.verify_ir(given)
+            if not problem:
+                return given
+            print(f"warning: {problem}; converting a fresh copy into {self.folder / recipe}")
+        dest = self.folder / recipe / ov.IR_FOLDER
+        if (dest / "variant.json").is_file():
+            problem = ov.verify_ir(dest)
+            if not problem:
+                return dest
+            print(f"warning: {problem}; rebuilding it")
+        if recipe == "nncf-ptq":
+            if not self.calib:
+                raise NbUtilsError("the nncf-ptq IR needs calibration batches", "pass calib (training batches) to Assets")
+            ov.nncf_ptq(self.openvino("fp32"), self.calib, dest, options=self.nncf)
+        elif recipe.startswith("nncf-"):
+            raise NbUtilsError(f"no IR for {recipe!r} in this run", "run notebook 42 (it trains and converts it)")
+        else:
+            path = self.onnx(recipe)
+            from nbutils.export import load_variant
+
+            ov.convert_onnx(path, dest, recipe=recipe, precision=load_variant(path.parent).precision)
+        return dest
 
 
 # ---------------------------------------------------------------------------------------------
@@ -472,12 +512,67 @@ class OrtEngine(Engine):
         return ort_predictor(self._info)
 
 
+class OvEngine(Engine):
+    """OpenVINO on the CPU: an IR compiled with the latency hint (or the throughput hint, option ``throughput``)."""
+
+    def unavailable(self) -> str:
+        from nbutils import ov
+
+        return ov.unavailable_reason()
+
+    def setup(self) -> None:
+        from nbutils import ov
+
+        if getattr(self, "_compiled", None) is not None:
+            return
+        folder = self.assets.openvino(self.spec.recipe)
+        self._compiled = ov.compile_model(folder, hint="THROUGHPUT" if self.spec.option == "throughput" else "LATENCY",
+                                          threads=self.threads)
+        self.extra.update(self._compiled.settings)
+        self.extra["ir_file"] = str(folder / ov.IR_FILE)
+
+    def bind(self, batch: int, seq: int) -> Callable[[], Any]:
+        from nbutils.bench import synthetic_batch
+
+        self.setup()
+        compiled = self._compiled.model
+        full = synthetic_batch(batch, seq)
+        names = self._compiled.input_names
+        if self.spec.option != "throughput":
+            request = compiled.create_infer_request()
+            feed = {n: full[n] for n in names}
+            return lambda: request.infer(feed)
+        import openvino as ov_runtime
+
+        # Throughput hint: the plugin runs several streams; one call processes the same `batch` sequences split
+        # over that many parallel requests (so a row still means "time to process `batch` sequences").
+        parts = max(1, min(int(self._compiled.settings["ov_requests"]), batch))
+        chunks = [{n: np.ascontiguousarray(a) for n, a in zip(names, piece, strict=True)}
+                  for piece in zip(*(np.array_split(full[n], parts) for n in names), strict=True)]
+        queue = ov_runtime.AsyncInferQueue(compiled, parts)
+        self.cell_extra["ov_parallel_requests"] = parts
+
+        def call() -> None:
+            for chunk in chunks:
+                queue.start_async(chunk)
+            queue.wait_all()
+
+        return call
+
+    def predictor(self) -> Callable[[dict[str, np.ndarray]], Any]:
+        from nbutils import ov
+
+        self.setup()
+        return ov.predictor(self._compiled)
+
+
 def make_engine(name: str, assets: Assets, **kwargs: Any) -> Engine:
     """Build the engine called ``name`` (see :data:`ENGINES`)."""
     if name not in ENGINES:
         raise NbUtilsError(f"unknown engine {name!r}", f"use one of: {', '.join(ENGINES)}")
     spec = ENGINES[name]
-    cls = OrtEngine if spec.runtime.startswith("ort-") else TorchEngine
+    runtime = spec.runtime
+    cls = OrtEngine if runtime.startswith("ort-") else OvEngine if runtime.startswith("ov-") else TorchEngine
     return cls(spec, assets, **kwargs)
 
 

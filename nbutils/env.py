@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 #: Packages whose versions travel with every measured figure.
 TRACKED_PACKAGES = ["torch", "transformers", "onnx", "onnxruntime", "onnxruntime-gpu", "nvidia-modelopt",
-                    "optimum", "optimum-onnx", "datasets", "numpy", "tensorrt", "torchao", "nbutils"]
+                    "optimum", "optimum-onnx", "openvino", "nncf", "datasets", "numpy", "tensorrt", "torchao", "nbutils"]
 
 #: CPU flags that matter for INT8 kernels (VNNI: int8 dot products; AMX: int8/bf16 tiles).
-INT8_CPU_FLAGS = ["avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16", "amx_tile"]
+INT8_CPU_FLAGS = ["avx2", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "amx_bf16", "amx_tile"]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ QA follows the standard Hugging Face recipe: long contexts are split into overla
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,6 +171,14 @@ def evaluate(predict: Predictor, data: TaskData, encoded: Encoded, *,
     if reference is not None:
         metrics["agreement"] = agreement(np.asarray(preds, dtype=object), np.asarray(reference, dtype=object))
     return EvalResult(metrics, preds, raw, scores)
+
+
+def labelled_accuracy(predict: Predictor, batches: Sequence[Batch]) -> float:
+    """Accuracy (percent) of a classification predictor over labelled batches (e.g. held-out training sentences)."""
+    if not batches:
+        raise ValueError("no labelled batches to score")
+    preds = np.concatenate([np.asarray(predict(model_inputs(b))).argmax(-1) for b in batches])
+    return accuracy(preds, np.concatenate([np.asarray(b["labels"]) for b in batches]))
 
 
 def qa_answers(ds: Any, features: dict[str, list[Any]], start_logits: np.ndarray, end_logits: np.ndarray,

@@ -5,7 +5,8 @@ everywhere (the database, CSV files, tables, charts):
 
 * **recipe** ↔ **run-folder path**: an ONNX variant lives in ``<run>/onnx/<recipe>/`` (the recipe *is* the
   folder name: ``fp32``, ``fp32-fused``, ``fp32-o1``, ``fp16``, ``ort-dynamic``, ``ort-dynamic-fused``,
-  ``ort-static-<calibrator>``, ``ptq-<calibrator>[-<placement>]``, ``qat``, ``qat-kd``).
+  ``ort-static-<calibrator>``, ``ptq-<calibrator>[-<placement>]``, ``qat``, ``qat-kd``, ``nncf-ptq``,
+  ``nncf-ptq-ac``, ``nncf-qat``); a recipe's OpenVINO IR lives beside it in ``<run>/onnx/<recipe>/openvino/``.
 * **engine name** ↔ **database identity**: the ``engine`` column holds the full engine name
   ``<runtime>:<precision>[:<option>]`` (``torch-compile:fp16:cudagraphs``), never a shortened form, so two
   variants of one runtime can never share a key (the engine-collapse bug: ``torch-compile:fp16`` and
@@ -137,4 +138,6 @@ def engine_for_file(runtime: str, recipe: str, precision: str) -> str:
             continue
         if spec.recipe == recipe or (spec.recipe == "ptq" and recipe.startswith(("ptq-", "qat"))):
             return name
+        if runtime == "ov-cpu" and spec.precision == precision == "int8":
+            return name  # every INT8 IR (NNCF's, or a ModelOpt Q/DQ file converted) runs on ov-cpu:int8
     return engine_name(runtime, precision)

@@ -80,6 +80,25 @@ def test_figures_keep_what_the_notebooks_promise(smoke_run):
     assert len({c[0] for c in demo.columns}) == lat.groupby(["engine", "recipe"]).ngroups
 
 
+def test_openvino_route_in_the_smoke_run(smoke_run):
+    """42: every NNCF recipe and the ModelOpt QAT file run through OpenVINO with parity; 60 times ov-cpu, 70 scores it."""
+    runs, run_dir, _ = smoke_run
+    df = read_results(run_dir.name, runs / "results.sqlite", all_columns=True)
+    acc42 = df[(df.notebook == "42_openvino") & (df.metric == "accuracy")]
+    assert set(zip(acc42.recipe, acc42.engine, strict=True)) >= {
+        ("fp32", "ov-cpu:fp32"), ("nncf-ptq", "ov-cpu:int8"), ("nncf-ptq-ac", "ov-cpu:int8"),
+        ("nncf-qat", "ov-cpu:int8"), ("qat", "ov-cpu:int8")}
+    extra = acc42.set_index("recipe").extra.map(json.loads)
+    assert all(extra[r]["parity_ok"] for r in extra.index), {r: extra[r]["parity_top1_%"] for r in extra.index}
+    assert extra["fp32"]["parity_max_abs"] <= 1e-3 and extra["fp32"]["ov_precision"] == "f32"
+    for recipe in ("fp32", "nncf-ptq", "nncf-qat", "qat"):
+        assert (run_dir / "onnx" / recipe / "openvino" / "model.xml").is_file(), recipe
+    lat = df[(df.notebook == "60_benchmark") & (df.metric == "latency_p50_ms")]
+    assert {("ov-cpu:fp32", "fp32"), ("ov-cpu:int8", "nncf-ptq")} <= set(zip(lat.engine, lat.recipe, strict=True))
+    acc70 = df[(df.notebook == "70_accuracy") & (df.metric == "accuracy")]
+    assert {"ov-cpu:fp32", "ov-cpu:int8"} <= set(acc70.engine)
+
+
 def _warning_lines(output) -> int:
     import re
 

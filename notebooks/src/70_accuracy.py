@@ -2,7 +2,7 @@
 # # 70 · Accuracy vs latency: the report
 #
 # **What you will do:** run every model variant through the engine that deploys it (PyTorch, ONNX Runtime with each
-# INT8 recipe, FP8) on the validation split, put FP32 / FP16 / INT8 / FP8 side by side with their delta to FP32 and
+# INT8 recipe, OpenVINO with NNCF's, FP8) on the validation split, put FP32 / FP16 / INT8 / FP8 side by side with their delta to FP32 and
 # agreement with FP32's predictions, and join that with notebook 60's latencies into an accuracy-vs-latency chart.
 #
 # **What you will learn:** how to choose a deployment: the Pareto front shows which variants are worth it (no other
@@ -32,7 +32,7 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 # %%
 import pandas as pd
 
-from nbutils import plots, quant, report
+from nbutils import ov, plots, quant, report
 from nbutils.baseline import BaselineConfig, ensure_baseline
 from nbutils.bench import synthetic_batch
 from nbutils.benchmark import model_slug, trained_assets, write_tables
@@ -56,7 +56,8 @@ n_calib = min(calib_samples, 32) if smoke else calib_samples
 
 # %% [markdown]
 # ## Step 1: gather the variants and the engines that run them
-# ONNX files come from notebook 40 (`<run>/onnx/<recipe>/`); anything missing is exported now.
+# ONNX files come from notebook 40 (`<run>/onnx/<recipe>/`), OpenVINO IRs from notebook 42
+# (`<run>/onnx/<recipe>/openvino/`); anything missing is exported now.
 
 # %%
 base = ensure_baseline(cfg, run.run_dir)
@@ -73,6 +74,18 @@ for folder in found:
     recipe = recipe_of_folder(folder) if v.recipe != "ptq" else ptq_recipe
     variants.append((recipe, engine_for_file("ort-cpu", recipe, v.precision), v.precision,
                      ort_predictor(make_session(v.path, "cpu"))))
+# OpenVINO IRs (notebook 42: onnx/<recipe>/openvino/); without them, the FP32 and NNCF INT8 IRs are built now.
+irs = sorted(p.parent for p in onnx_root.glob(f"*/{ov.IR_FOLDER}/{ov.IR_FILE}")) if onnx_root.is_dir() else []
+if not ov.unavailable_reason():
+    if not irs:
+        for recipe in ("fp32", "nncf-ptq"):
+            irs.append(assets.openvino(recipe))
+    for folder in irs:
+        _, ir = ov.load_ir(folder)
+        variants.append((ir.recipe, engine_for_file("ov-cpu", ir.recipe, ir.precision), ir.precision,
+                         ov.predictor(ov.compile_model(folder))))
+else:
+    print(f"OpenVINO rows skipped: {ov.unavailable_reason()}")
 if fp8:
     for name in ("torch-fp8:fp8", "torch-fp8:fp8-static"):
         e = make_engine(name, assets)

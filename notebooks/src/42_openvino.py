@@ -1,0 +1,231 @@
+# %% [markdown]
+# # 42 · The OpenVINO route: NNCF quantization and the OpenVINO runtime
+#
+# **What you will do:** convert the FP32 export to OpenVINO's IR, quantize it with NNCF (post-training, and with an
+# accuracy bound), train NNCF's fake-quantized PyTorch model (quantization-aware training), run ModelOpt's QAT Q/DQ
+# file on OpenVINO too, and check every IR against the model it came from before measuring its accuracy.
+#
+# **What you will learn:** where NNCF places INT8 in a transformer (and where it does not), what the CPU plugin
+# actually runs (its runtime graph names every kernel and its precision), why an "FP32" model can silently run in
+# BF16, and how OpenVINO's INT8 compares with ONNX Runtime's on this CPU (latency in notebook 60, accuracy in 70).
+#
+# **What you need:** notebook 10's baseline and notebook 40's FP32 export (both built here if missing). CPU only.
+
+# %% tags=["parameters"]
+model: str = "default"  # model spec, as in notebook 10
+data: str = "embedded"  # data spec, as in notebook 10
+train_samples: int = 0  # training examples used by the baseline and NNCF QAT (0 means all)
+eval_samples: int = 0  # validation examples to evaluate (0 means all)
+epochs: float = 2.0  # baseline fine-tuning epochs (only used if the baseline must be trained here)
+lr: float = 0.0001  # baseline learning rate
+batch_size: int = 32  # batch size (baseline and NNCF QAT)
+max_length: int = 64  # maximum tokens per sequence
+seed: int = 0  # random seed
+calib_samples: int = 512  # training sentences NNCF calibrates on (never validation)
+nncf_preset: str = "mixed"  # NNCF preset: mixed (asymmetric activations) or performance (symmetric)
+smooth_quant_alpha: float = 0.95  # SmoothQuant strength for MatMuls (NNCF's transformer default; negative: off)
+fast_bias_correction: bool = True  # NNCF fast bias correction (False: the slower full bias correction)
+ignored_patterns: list = []  # regexes of node names NNCF leaves in floating point, e.g. [".*Softmax.*"]
+max_drop: float = 0.5  # nncf-ptq-ac: accuracy-control bound in points (0: skip accuracy control)
+ac_samples: int = 256  # held-out *training* sentences accuracy control scores on
+qat_epochs: float = 0.5  # NNCF QAT epochs over the training set (0: skip NNCF QAT)
+qat_lr: float = 0.00002  # NNCF QAT peak learning rate (cosine after 10% warm-up, as notebook 30)
+smoke: bool = False  # CI mode: tiny data, few calibration sentences, a handful of QAT steps
+run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
+results_db: str = ""  # results database (empty: runs/results.sqlite)
+
+# %%
+import pandas as pd
+
+from nbutils import export, ov, plots, quant
+from nbutils.baseline import BaselineConfig, ensure_baseline
+from nbutils.metrics import paired_bootstrap
+from nbutils.models import fine_tune, load_model, torch_predictor
+from nbutils.notebook import start
+from nbutils.results import Measurement
+from nbutils.tasks import encode, evaluate, labelled_accuracy
+from nbutils.vocab import engine_for_file, main_metric
+
+run = start("42_openvino", run_dir, results_db)
+cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
+                                 epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
+                                 smoke=smoke)
+n_calib = min(calib_samples, 32) if smoke else calib_samples
+n_held = min(ac_samples, 32) if smoke else ac_samples
+options = ov.NncfOptions(preset=nncf_preset, smooth_quant_alpha=smooth_quant_alpha,
+                         fast_bias_correction=fast_bias_correction, ignored_patterns=list(ignored_patterns),
+                         subset_size=n_calib)
+_ = options.kwargs()  # checks the options (preset, patterns) before any work
+
+# %% [markdown]
+# ## Step 1: the FP32 model as OpenVINO IR
+# `ov.convert_model` reads notebook 40's FP32 ONNX file (the same file ONNX Runtime runs) and writes
+# `onnx/fp32/openvino/model.xml` + `model.bin` beside it. Then the first check: does the IR compute what PyTorch
+# computes? Once with FP32 inference precision, once with the plugin's *default* precision on this CPU.
+
+# %%
+base = ensure_baseline(cfg, run.run_dir)
+fp32 = base.result
+task, main = base.data.task, main_metric(base.data.task)
+eager = load_model(str(base.path), task=task, num_labels=max(base.data.num_labels, 2), attn_implementation="eager")
+fp32_dir = export.variant_dir(run.run_dir, "fp32")
+if export.verify_variant(fp32_dir):
+    export.export_torch(eager, fp32_dir, recipe="fp32", precision="fp32", source=str(base.path), task=task,
+                        config_src=base.path)
+irs = {"fp32": ov.convert_onnx(fp32_dir / export.MODEL_FILE, ov.ir_dir(run.run_dir, "fp32"), recipe="fp32",
+                               precision="fp32")}
+reference = torch_predictor(base.model)
+sources = {"fp32": base.model}  # the PyTorch model each IR came from (parity is checked against it)
+checks = {}
+for precision in ("f32", "bf16"):
+    compiled = ov.compile_model(irs["fp32"].path, precision=precision)
+    checks[f"IR FP32, inference precision {precision}"] = export.parity(reference, ov.predictor(compiled),
+                                                                          base.validation.batches, "fp32")
+print("CPU plugin capabilities here:", compiled.settings["ov_capabilities"])
+pd.DataFrame(checks).T
+
+# %% [markdown]
+# Read the table: which precision keeps the IR within the FP32 tolerance (max |Δ| ≤ 1e-3)? Every `ov-cpu:fp32`
+# figure in this suite is compiled with `INFERENCE_PRECISION_HINT=f32` (`ov.compile_model`), and records the
+# precision the plugin reports.
+#
+# ## Step 2: NNCF post-training quantization
+# `nncf.quantize(model, nncf.Dataset(sentences), model_type=TRANSFORMER)`: SmoothQuant moves activation outliers into
+# the weights, statistics from `calib_samples` training sentences (one per item, padding trimmed) set the scales,
+# fast bias correction restores the mean shift. The result is the same graph with `FakeQuantize` operations, which
+# the CPU plugin turns into INT8 kernels. Where did NNCF put them?
+
+# %%
+calib = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, batch_size=32,
+               limit=n_calib + n_held, pad_to_max=False).batches
+calib_batches, held_batches = calib[: max(1, n_calib // 32)], calib[max(1, n_calib // 32):]
+irs["nncf-ptq"] = ov.nncf_ptq(irs["fp32"].path.parent, calib_batches, ov.ir_dir(run.run_dir, "nncf-ptq"),
+                              options=options)
+meta = irs["nncf-ptq"].meta
+print(f"{meta['fake_quantize']} FakeQuantize operations over {meta['matmuls']} MatMuls; "
+      f"calibrated on {meta['calibration_sentences']} training sentences")
+pd.Series(meta["fake_quantize_feeds"], name="FakeQuantize outputs feeding").to_frame()
+
+# %% [markdown]
+# ## Step 3: what the CPU plugin runs
+# The compiled model's *runtime* graph lists every kernel the plugin chose on this CPU, with its precision and
+# primitive (`brgemm_avx512...`, `jit_...`). Compare the FP32 IR with the INT8 one: how many layers run in `i8`/`u8`,
+# and which layer types stayed in `f32`?
+
+# %%
+kernels = []
+for name in ("fp32", "nncf-ptq"):
+    for row in ov.runtime_kernels(ov.compile_model(irs[name].path)):
+        kernels.append({"ir": name, **row})
+kernels = pd.DataFrame(kernels)
+by_precision = kernels.pivot_table(index=["layer"], columns=["ir", "precision"], values="count", aggfunc="sum",
+                                   fill_value=0)
+heavy = kernels[kernels.layer.isin(["FullyConnected", "MatMul", "ScaledDotProductAttention", "MHA"])]
+print("the heavy layers and the primitives that run them:")
+print(heavy.to_string(index=False))
+by_precision
+
+# %% [markdown]
+# ## Step 4: accuracy control, and quantization-aware training with NNCF
+# * **Accuracy control** (`nncf.quantize_with_accuracy_control`, recipe `nncf-ptq-ac`): quantize, rank the
+#   quantized operations by harm on `ac_samples` held-out *training* sentences, and revert the worst to floating
+#   point until the drop there is at most `max_drop` points. The validation split stays unseen.
+# * **NNCF QAT** (recipe `nncf-qat`): `nncf.quantize` on the PyTorch model inserts NNCF's fake quantizers; the model
+#   is fine-tuned like notebook 30's QAT (same loop, cosine schedule), then converted with `ov.convert_model`.
+# * **ModelOpt's QAT file on OpenVINO**: notebook 30/40's `qat` Q/DQ ONNX file converted as it is, so one file runs
+#   on two runtimes (its ONNX Runtime accuracy is in notebook 40).
+
+# %%
+qat_note = ""
+if max_drop > 0 and task == "classification" and held_batches:
+    irs["nncf-ptq-ac"] = ov.nncf_ptq_accuracy_control(
+        irs["fp32"].path.parent, calib_batches, held_batches, labelled_accuracy,
+        ov.ir_dir(run.run_dir, "nncf-ptq-ac"), max_drop=max_drop, options=options)
+    print(f"nncf-ptq-ac: {irs['nncf-ptq-ac'].meta['fake_quantize']} FakeQuantize left "
+          f"(nncf-ptq had {meta['fake_quantize']})")
+elif max_drop > 0:
+    print(f"accuracy control skipped: it scores {task} here by accuracy on labelled batches (classification only)")
+
+qat_history = []
+if qat_epochs > 0:
+    train = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, batch_size=cfg.batch_size,
+                   shuffle=True, seed=cfg.seed + 1).batches
+    student = load_model(str(base.path), task=task, num_labels=max(base.data.num_labels, 2))
+    student = ov.nncf_qat_model(student, calib_batches, options=options)
+    trained = fine_tune(student, train, epochs=0.05 if smoke else qat_epochs, lr=qat_lr, schedule="cosine",
+                        desc="nncf-qat")
+    qat_history = trained.history
+    ov.save_nncf_torch(student, run.path("checkpoints", "nncf-qat.pt"),
+                       {"epochs": qat_epochs, "lr": qat_lr, "train_s": trained.train_s, "options": options.as_meta()})
+    sources["nncf-qat"] = student
+    irs["nncf-qat"] = ov.torch_to_ir(student, ov.ir_dir(run.run_dir, "nncf-qat"), recipe="nncf-qat", precision="int8",
+                                     meta={"source": str(base.path), "tool": "nncf.quantize (PyTorch) + fine-tune",
+                                           "train_s": trained.train_s, "options": options.as_meta()})
+    print(f"NNCF QAT: {len(train)} batches/epoch, {trained.train_s:.0f} s")
+for name in ("qat", "qat-kd"):
+    onnx_dir = export.variant_dir(run.run_dir, name)
+    qat_path = quant.qat_dir(run.run_dir, cfg.key(), name == "qat-kd")
+    if not export.verify_variant(onnx_dir) and (qat_path / "quantizers.pt").is_file():
+        sources[name] = quant.load_quantized(qat_path, task=task, num_labels=max(base.data.num_labels, 2))
+        irs[name] = ov.convert_onnx(onnx_dir / export.MODEL_FILE, ov.ir_dir(run.run_dir, name), recipe=name,
+                                    precision="int8")
+if qat_history:
+    plots.training_curves({"nncf-qat": qat_history}, title="NNCF QAT: training loss").show()
+print("IR files:", {k: str(v.path.relative_to(run.run_dir)) for k, v in irs.items()})
+
+# %% [markdown]
+# ## Step 5: every IR through OpenVINO: parity, then accuracy
+# Each IR is compared with the PyTorch model it came from (the FP32 model for `fp32` and NNCF's post-training IRs,
+# the fake-quantized model for the QAT IRs; top-1 agreement, the thresholds of `export.PARITY`), then scored
+# on the validation split with a paired bootstrap 95% interval of its delta to FP32. Figures go to the results
+# database as engine `ov-cpu:fp32` / `ov-cpu:int8`, recipe = the IR's recipe, so notebooks 60, 70 and the
+# dashboard show them beside every other engine.
+
+# %%
+rows, measurements = [], []
+for name, ir in irs.items():
+    compiled = ov.compile_model(ir.path)
+    predict = ov.predictor(compiled)
+    par = export.parity(torch_predictor(sources.get(name, base.model)), predict, base.validation.batches,
+                        ir.precision)
+    res = evaluate(predict, base.data, base.validation, reference=fp32.predictions, desc=name)
+    row = {"recipe": name, "precision": ir.precision, "FakeQuantize": ir.meta["fake_quantize"],
+           "size_mb": round(ir.size_mb, 1), **{k: round(x, 3) for k, x in res.metrics.items()},
+           f"delta_{main}_pts": round(res.metrics[main] - fp32.metrics[main], 3),
+           "delta_95ci": "[{low:+.2f}, {high:+.2f}]".format(**paired_bootstrap(fp32.scores, res.scores)),
+           "parity_max_abs": par["max_abs_diff"], "parity_top1_%": round(par["top1_agreement"], 2),
+           "parity_ok": par["parity_ok"]}
+    rows.append(row)
+    engine = engine_for_file("ov-cpu", name, ir.precision)
+    extra = {"variant": name, "file": str(ir.path), "sha256": ir.meta["sha256"], **compiled.settings,
+             **{k: row[k] for k in ("delta_95ci", "parity_max_abs", "parity_top1_%", "parity_ok")}}
+    measurements += [Measurement(m, val, name, engine, ir.precision, None, cfg.max_length, extra)
+                     for m, val in res.metrics.items()]
+    measurements.append(Measurement("size_mb", ir.size_mb, name, engine, ir.precision, None, None, extra))
+print(f"recorded {run.record(measurements, model=base.model_name, task=task, data=base.data.describe())} figures")
+table = pd.DataFrame(rows).set_index("recipe")
+failed = table.index[~table.parity_ok].tolist()
+print("parity failures:", failed or "none")
+table
+
+# %%
+plots.bar(table.reset_index(), x="recipe", y=f"delta_{main}_pts", color="precision",
+          title=f"OpenVINO: {main} delta to FP32 (points), validation split")
+
+# %% [markdown]
+# ## Summary
+# * Every OpenVINO IR sits beside its ONNX file (`onnx/<recipe>/openvino/`), with a sidecar and sha256; a missing
+#   or corrupt IR is a clear error (`ov.load_ir`), and engines rebuild it.
+# * Step 1 showed which inference precision keeps the FP32 IR at FP32 parity on this CPU; Step 3 listed the
+#   kernels the plugin runs for each IR, so "INT8" is a measured fact here, not a label.
+# * Which NNCF recipe lost the least accuracy, and by how much (with its interval)? The table above answers it;
+#   notebook 60 times `ov-cpu:fp32`/`ov-cpu:int8` beside ONNX Runtime and PyTorch, notebook 70 places them on the
+#   Pareto chart.
+#
+# ## Exercises
+# 1. Set `smooth_quant_alpha=-1` (SmoothQuant off): how do the accuracy and the latency of `nncf-ptq` move?
+# 2. Add `ignored_patterns=[".*Softmax.*"]` or keep the attention MatMuls in floating point: which rows of Step 3
+#    change, and what does it cost in notebook 60?
+# 3. Tighten `max_drop` to 0.2: how many `FakeQuantize` operations does accuracy control revert?
+# 4. Compile the INT8 IR with `precision="bf16"`: which layers change precision in Step 3's table, and does the
+#    accuracy move?

@@ -1,0 +1,113 @@
+"""The OpenVINO route on a tiny random BERT: IR conversion, parity, NNCF INT8, engines, and clear errors."""
+
+import numpy as np
+import pytest
+
+from nbutils import engines, export, ov
+from nbutils.errors import NbUtilsError
+from nbutils.models import load_model, torch_predictor
+from nbutils.vocab import engine_for_file
+
+pytest.importorskip("openvino")
+pytest.importorskip("nncf")
+
+
+def _batches(n=4, b=8, seq=16, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        ids = rng.integers(1000, 30000, size=(b, seq)).astype(np.int64)
+        mask = np.ones_like(ids)
+        mask[: b // 2, seq - 4:] = 0  # some padding, trimmed by feeds_for
+        out.append({"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids),
+                    "labels": rng.integers(0, 2, size=b)})
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ov")
+    m = load_model("random:bert-tiny", attn_implementation="eager")
+    fp32 = export.export_torch(m, export.variant_dir(root, "fp32"), recipe="fp32", precision="fp32",
+                               source="random:bert-tiny", task="classification")
+    ir = ov.convert_onnx(fp32.path, ov.ir_dir(root, "fp32"), recipe="fp32", precision="fp32")
+    return root, m, ir
+
+
+def test_ir_lives_beside_its_onnx_file_and_matches_pytorch(tiny):
+    root, m, ir = tiny
+    assert ir.path == root / "onnx" / "fp32" / "openvino" / "model.xml"
+    assert ir.path.with_suffix(".bin").is_file() and ir.meta["sha256"] and ir.meta["fake_quantize"] == 0
+    compiled = ov.compile_model(ir.path.parent)
+    assert compiled.settings["ov_precision"] == "f32"  # never the plugin's silent bf16 default
+    assert compiled.input_names == ["input_ids", "attention_mask", "token_type_ids"]
+    par = export.parity(torch_predictor(m), ov.predictor(compiled), _batches(), "fp32")
+    assert par["parity_ok"] and par["max_abs_diff"] < 1e-4
+
+
+def test_nncf_ptq_places_int8_and_agrees_with_fp32(tiny):
+    root, m, ir = tiny
+    q = ov.nncf_ptq(ir.path.parent, _batches(), ov.ir_dir(root, "nncf-ptq"), options=ov.NncfOptions(subset_size=16))
+    assert q.meta["fake_quantize"] > 0 and q.meta["fake_quantize_feeds"].get("MatMul", 0) > 0
+    assert q.meta["calibration_sentences"] == 16 and q.meta["options"]["smooth_quant_alpha"] is None
+    compiled = ov.compile_model(q.path)
+    kernels = ov.runtime_kernels(compiled)
+    assert any(k["layer"] == "FullyConnected" and k["precision"] in ("i8", "u8") for k in kernels)
+    par = export.parity(torch_predictor(m), ov.predictor(compiled), _batches(seed=3), "int8")
+    assert par["cosine"] > 0.9
+
+
+def test_nncf_options_are_checked():
+    with pytest.raises(NbUtilsError, match="unknown NNCF preset"):
+        ov.NncfOptions(preset="fast").kwargs()
+    with pytest.raises(NbUtilsError, match="not a regular expression"):
+        ov.NncfOptions(ignored_patterns=["(["]).kwargs()
+    kw = ov.NncfOptions(smooth_quant_alpha=-1, ignored_patterns=[".*Softmax.*"]).kwargs()
+    assert kw["advanced_parameters"].smooth_quant_alphas.matmul == -1 and "ignored_scope" in kw
+
+
+def test_missing_and_corrupt_ir_are_clear_errors(tiny, tmp_path):
+    root, _, ir = tiny
+    with pytest.raises(NbUtilsError, match="does not exist"):
+        ov.load_ir(tmp_path / "nothing")
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(ir.path.parent, bad)
+    with (bad / "model.bin").open("r+b") as fh:
+        fh.seek(100)
+        fh.write(b"\x00\xff" * 8)
+    with pytest.raises(NbUtilsError, match="sha256") as err:
+        ov.load_ir(bad)
+    assert "convert it again" in err.value.fix
+    (bad / "variant.json").unlink()
+    assert "variant.json" in ov.verify_ir(bad)
+
+
+def test_accuracy_control_needs_a_positive_bound(tiny):
+    root, _, ir = tiny
+    with pytest.raises(NbUtilsError, match="positive bound"):
+        ov.nncf_ptq_accuracy_control(ir.path.parent, _batches(), _batches(), lambda p, b: 0.0,
+                                     root / "ac", max_drop=0)
+
+
+def test_vocabulary_and_engines():
+    assert engine_for_file("ov-cpu", "fp32", "fp32") == "ov-cpu:fp32"
+    for recipe in ("nncf-ptq", "nncf-ptq-ac", "nncf-qat", "qat"):
+        assert engine_for_file("ov-cpu", recipe, "int8") == "ov-cpu:int8"
+    assert {"ov-cpu:fp32", "ov-cpu:int8"} <= set(engines.CPU_DEFAULT)
+    assert engines.ENGINES["ov-cpu:int8:throughput"].option == "throughput"
+
+
+def test_ov_engines_time_and_rebuild_a_corrupt_cached_ir(tmp_path, capsys):
+    calib = _batches(n=2)
+    assets = engines.Assets("random:bert-tiny", tmp_path / "bench", calib=calib)
+    built = [engines.make_engine(n, assets) for n in ("ov-cpu:fp32", "ov-cpu:int8", "ov-cpu:int8:throughput")]
+    grid = engines.run_grid(built, [1, 4], [16], warmup=1, iterations=3, progress=False)
+    assert not grid.failed and len(grid.rows) == 6
+    assert {r["engine"] for r in grid.rows} == {"ov-cpu:fp32", "ov-cpu:int8", "ov-cpu:int8:throughput"}
+    assert all(r["extra"]["ov_precision"] == "f32" for r in grid.rows)
+    ir_bin = tmp_path / "bench" / "nncf-ptq" / "openvino" / "model.bin"
+    ir_bin.write_bytes(ir_bin.read_bytes()[:-64])
+    again = engines.Assets("random:bert-tiny", tmp_path / "bench", calib=calib).openvino("nncf-ptq")
+    assert "rebuilding it" in capsys.readouterr().out and not ov.verify_ir(again)

@@ -24,7 +24,7 @@ def model_slug(spec: str) -> str:
 def benchmark(run: NotebookRun, model: str, names: Sequence[str], batch_sizes: Sequence[int],
               seq_lengths: Sequence[int], *, warmup: int, iterations: int, threads: int = 0,
               assets: engines.Assets | None = None, progress: bool = True, task: str = "classification",
-              model_name: str | None = None, ptq_recipe: str = "ptq") -> engines.GridResult:
+              model_name: str | None = None, ptq_recipe: str = "ptq", nncf: Any = None) -> engines.GridResult:
     """Validate the grid, time every engine, record all figures; returns the grid's rows, skips and failures.
 
     ``model_name`` overrides the name stored with the figures (a trained checkpoint is stored under its model's
@@ -35,7 +35,7 @@ def benchmark(run: NotebookRun, model: str, names: Sequence[str], batch_sizes: S
     engines.validate_grid(names, batch_sizes, seq_lengths, warmup=warmup, iterations=iterations)
     if assets is None:
         calib = [synthetic_batch(8, min(128, max(seq_lengths)), seed=i) for i in range(4)]
-        assets = engines.Assets(model, run.path("bench", model_slug(model)), task=task, calib=calib)
+        assets = engines.Assets(model, run.path("bench", model_slug(model)), task=task, calib=calib, nncf=nncf)
     max_pos = int(assets.torch_model().config.max_position_embeddings)
     engines.validate_grid(names, batch_sizes, seq_lengths, max_pos, warmup=warmup, iterations=iterations)
     profile = ((1, min(seq_lengths)), (max(batch_sizes), max(seq_lengths)), (max(batch_sizes), max(seq_lengths)))
@@ -66,6 +66,7 @@ def bench_cli(args: argparse.Namespace) -> int:
     TensorRT); 1 when a requested engine failed or nothing was timed; 2 for bad input (nothing created).
     """
     from nbutils import env
+    from nbutils.ov import NncfOptions
     from nbutils.paths import atomic_path, claim_run_dir, new_run_id
     from nbutils.results import check_writable
     from nbutils.runs import NotebookRun
@@ -75,11 +76,12 @@ def bench_cli(args: argparse.Namespace) -> int:
     engines.validate_grid(names, batches, seqs, warmup=args.warmup, iterations=args.iterations)
     if args.threads < 0:
         raise NbUtilsError(f"--threads {args.threads} is negative", "use 0 (ONNX Runtime's default) or a positive count")
+    nncf = NncfOptions.parse(getattr(args, "nncf", []) or []) if getattr(args, "nncf", None) else None
     db = check_writable(args.db)
     run_dir = claim_run_dir(args.run_id or new_run_id("bench"), exact=bool(args.run_id))
     run = NotebookRun(run_dir, "cli-bench", db)
     result = benchmark(run, args.model, names, batches, seqs, warmup=args.warmup,
-                       iterations=args.iterations, threads=args.threads, progress=False)
+                       iterations=args.iterations, threads=args.threads, progress=False, nncf=nncf)
     table = engines.format_rows(result.rows)
     print(f"model {display_name(args.model)}; CPU {env.cpu_info()['cpu']}; GPU {env.gpu_name() or 'none'}; run {run.run_id}")
     print(table)

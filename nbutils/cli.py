@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
     b.add_argument("--run-id", default=None, help="run folder name (default: timestamp-bench); must not exist yet")
     b.add_argument("--db", default=None, help="results database (default runs/results.sqlite)")
+    b.add_argument("--nncf", action="append", default=[], metavar="NAME=VALUE",
+                   help="NNCF option for the nncf-ptq IR of ov-cpu:int8 (repeatable): preset=mixed|performance, "
+                        "smooth_quant_alpha=0.95 (negative: off), fast_bias_correction=true|false, "
+                        "ignored_patterns=REGEX[;REGEX], subset_size=N")
     g = sub.add_parser("graph", help="lay out an ONNX file as notebook 50 does and time it (collapsed, one layer, whole)")
     g.add_argument("file", help="an ONNX file")
     g.add_argument("--expand", type=int, default=0, help="the encoder layer of the one-layer view")

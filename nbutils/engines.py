@@ -262,8 +262,10 @@ class Engine:
     """One way to run the model. Subclasses implement setup, bind and predictor."""
 
     def __init__(self, spec: EngineSpec, assets: Assets, *, threads: int = 0, cache_dir: Path | None = None,
-                 profile: tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None = None) -> None:
+                 profile: tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None = None,
+                 recipe: str = "") -> None:
         self.spec = spec
+        self._recipe = recipe  # the recipe recorded when the file is another variant (e.g. a mixed-precision PTQ)
         self.assets = assets
         self.threads = threads
         self.cache_dir = cache_dir
@@ -275,8 +277,8 @@ class Engine:
 
     @property
     def recipe(self) -> str:
-        """Recipe recorded with this engine's figures."""
-        return self.spec.recipe
+        """Recipe recorded with this engine's figures (the spec's, unless the engine was given another)."""
+        return self._recipe or self.spec.recipe
 
     def unavailable(self) -> str:
         """Empty if the engine can run here, else why not."""

@@ -262,6 +262,35 @@ class NncfOptions:
                 smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=self.smooth_quant_alpha))
         return out
 
+    @classmethod
+    def parse(cls, items: Sequence[str]) -> NncfOptions:
+        """Options from ``NAME=VALUE`` strings (the bench CLI's ``--nncf``); bad input is a clear error."""
+        out = cls()
+        for item in items:
+            name, sep, value = item.partition("=")
+            name = name.strip().replace("-", "_")
+            if not sep or name not in cls.__dataclass_fields__:
+                raise NbUtilsError(f"--nncf {item!r} is not NAME=VALUE with a known name",
+                                   f"use one of: {', '.join(cls.__dataclass_fields__)}")
+            try:
+                if name == "preset":
+                    setattr(out, name, value)
+                elif name == "smooth_quant_alpha":
+                    setattr(out, name, float(value))
+                elif name == "subset_size":
+                    setattr(out, name, int(value))
+                elif name == "fast_bias_correction":
+                    if value.lower() not in ("true", "false"):
+                        raise ValueError(value)
+                    setattr(out, name, value.lower() == "true")
+                else:
+                    setattr(out, name, [p for p in value.split(";") if p])
+            except ValueError:
+                raise NbUtilsError(f"--nncf {item!r}: {value!r} is not a valid value for {name}",
+                                   "e.g. smooth_quant_alpha=0.5, subset_size=300, fast_bias_correction=false") from None
+        out.kwargs()  # checks preset and patterns
+        return out
+
     def as_meta(self) -> dict[str, Any]:
         """JSON-able description (stored in the IR's sidecar and with every figure)."""
         return {"preset": self.preset, "smooth_quant_alpha": self.smooth_quant_alpha,

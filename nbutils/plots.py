@@ -84,3 +84,34 @@ def accuracy_vs_latency(points: pd.DataFrame, front: Sequence[bool], x: str = "p
                              hovertemplate="%{hovertext}<br>%{x:.3f} ms · %{y:.2f}<extra></extra>"))
     fig.update_layout(title=title, xaxis_title="p50 latency (ms)", yaxis_title=f"{y} (%)", height=500)
     return fig
+
+
+def heatmap(frame: pd.DataFrame, x: str, y: str, z: str, title: str = "", x_order: Sequence[str] | None = None,
+            colorscale: str = "RdBu", zmid: float | None = 0.0) -> go.Figure:
+    """A heatmap of ``z`` over (``y`` rows × ``x`` columns) of a tidy frame, values written in the cells."""
+    import plotly.graph_objects as go
+
+    grid = frame.pivot_table(index=y, columns=x, values=z, aggfunc="mean")
+    if x_order is not None:
+        grid = grid[[c for c in x_order if c in grid.columns]]
+    fig = go.Figure(go.Heatmap(z=grid.values, x=[str(c) for c in grid.columns], y=[str(r) for r in grid.index],
+                               colorscale=colorscale, zmid=zmid, text=grid.round(2).values, texttemplate="%{text}",
+                               colorbar={"title": z}))
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=120 + 40 * len(grid.index))
+    return fig
+
+
+def curve(frame: pd.DataFrame, x: str, y: str, text: str, title: str = "", highlight: Sequence[bool] | None = None,
+          x_title: str = "", y_title: str = "") -> go.Figure:
+    """A measured curve (points joined in ``x`` order, labelled by ``text``), highlighted points in red."""
+    import plotly.graph_objects as go
+
+    ordered = frame.sort_values(x)
+    fig = go.Figure(go.Scatter(x=ordered[x], y=ordered[y], mode="lines+markers+text", text=ordered[text],
+                               textposition="top center", name=y))
+    if highlight is not None:
+        hi = frame[list(highlight)]
+        fig.add_trace(go.Scatter(x=hi[x], y=hi[y], mode="markers", marker={"size": 14, "color": "#e45756"},
+                                 name="chosen"))
+    fig.update_layout(title=title, xaxis_title=x_title or x, yaxis_title=y_title or y, height=450)
+    return fig

@@ -111,3 +111,14 @@ def test_ov_engines_time_and_rebuild_a_corrupt_cached_ir(tmp_path, capsys):
     ir_bin.write_bytes(ir_bin.read_bytes()[:-64])
     again = engines.Assets("random:bert-tiny", tmp_path / "bench", calib=calib).openvino("nncf-ptq")
     assert "rebuilding it" in capsys.readouterr().out and not ov.verify_ir(again)
+
+
+def test_bench_cli_nncf_options_parse_and_reject():
+    opts = ov.NncfOptions.parse(["preset=performance", "smooth_quant_alpha=-1", "fast_bias_correction=false",
+                                 "ignored_patterns=.*Softmax.*;.*pooler.*", "subset_size=64"])
+    assert (opts.preset, opts.smooth_quant_alpha, opts.fast_bias_correction, opts.subset_size) == ("performance", -1.0,
+                                                                                                   False, 64)
+    assert opts.ignored_patterns == [".*Softmax.*", ".*pooler.*"]
+    for bad, match in (["alpha=1"], "known name"), (["subset_size=x"], "not a valid value"), (["preset=fast"], "preset"):
+        with pytest.raises(NbUtilsError, match=match):
+            ov.NncfOptions.parse(bad)

@@ -138,7 +138,7 @@ if extra_lat:
     run.record(extra_lat, model=base.model_name, task=base.data.task, data="synthetic token ids (latency only)")
     frame = read_results(run.run_id, run.db)
 lat = frame[frame.model == base.model_name]
-lat = lat[lat.notebook.isin(["60_benchmark", "70_accuracy"])]
+lat = lat[lat.notebook.isin(["60_benchmark", "70_accuracy", "80_sensitivity"])]
 points = report.accuracy_latency_points(acc, lat, latency_batch)
 if points.empty:
     print("No latency for this model in this run.")

@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a parameter (repeatable); goes to every selected notebook declaring it")
     r.add_argument("--run-id", default=None, help="name of the run folder (default: timestamp-profile)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--resume", action="store_true",
+                   help="run the selected notebooks in the existing folder --run-id (same profile), reusing its work")
     q = sub.add_parser("results", help="print measured figures from the results database")
     q.add_argument("--run", default="latest", help="'latest', a run id, or 'all'")
     q.add_argument("--format", choices=["table", "csv"], default="table")
@@ -75,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             try:
                 run_dir, outcomes = run_suite(args.profile, args.only, args.params, args.run_id,
-                                              progress=not args.no_progress)
+                                              progress=not args.no_progress, resume=args.resume)
             except SuiteInterrupted as exc:
                 done = [o.name for o in exc.outcomes if o.ok]
                 print(f"Interrupted: run folder {exc.run_dir}; finished: {', '.join(done) or 'nothing'}\n"

@@ -322,10 +322,11 @@ def nncf_ptq_accuracy_control(fp32_dir: str | Path, calib: Sequence[dict[str, np
                               score: Callable[[Callable[[dict[str, np.ndarray]], Any], list[dict[str, np.ndarray]]], float],
                               dest_dir: str | Path, *, max_drop: float, options: NncfOptions | None = None,
                               recipe: str = "nncf-ptq-ac") -> IrVariant:
-    """``nncf.quantize_with_accuracy_control``: quantize, then revert the most harmful operations to floating point
-    until the drop on ``held_out`` (training sentences, never the evaluation split) is at most ``max_drop`` points.
+    """``nncf.quantize_with_accuracy_control``: quantize, then revert harmful operations within a drop bound.
 
-    ``score(predict, batches)`` returns the metric in points for a predictor over labelled batches.
+    Reverts the most harmful operations to floating point until the drop on ``held_out`` (training sentences, never
+    the evaluation split) is at most ``max_drop`` points. ``score(predict, batches)`` returns the metric in points
+    for a predictor over labelled batches.
     """
     from nbutils.quiet import quiet
 
@@ -418,8 +419,8 @@ def save_nncf_torch(model: Any, dest: str | Path, meta: dict[str, Any]) -> Path:
     """Save an NNCF-quantized PyTorch model's quantizer config and weights (``nncf.torch.load_from_config`` reloads)."""
     import torch
 
-    nncf = _nncf()
-    import nncf.torch  # noqa: F401 - the submodule holding get_config
+    _nncf()  # the clear error if NNCF is missing
+    import nncf.torch
 
     dest = Path(dest)
     with atomic_path(dest) as tmp:

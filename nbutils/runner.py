@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nbutils.errors import NbUtilsError
-from nbutils.paths import claim_run_dir, new_run_id, project_root, runs_dir, write_json
+from nbutils.paths import claim_run_dir, new_run_id, project_root, read_json, runs_dir, write_json
 from nbutils.runs import CLAIMED_ENV, check_run_folder
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
@@ -236,8 +236,11 @@ class SuiteInterrupted(KeyboardInterrupt):
 
 
 def run_suite(profile_name: str = "default", only: str | None = None, overrides: Sequence[str] = (),
-              run_id: str | None = None, progress: bool = True) -> tuple[Path, list[NotebookOutcome]]:
+              run_id: str | None = None, progress: bool = True, resume: bool = False) -> tuple[Path, list[NotebookOutcome]]:
     """Execute the selected notebooks in order into a new run folder; returns it and the outcomes.
+
+    With ``resume`` the notebooks run in the existing folder ``run_id`` (e.g. notebooks 40-80 after a run of 10-30
+    with the same profile): its checkpoints are reused, earlier outcomes kept in the summary.
 
     Raises:
         NbUtilsError: bad profile, notebook number or parameter (before any notebook runs).
@@ -252,10 +255,17 @@ def run_suite(profile_name: str = "default", only: str | None = None, overrides:
     from nbutils.results import check_writable
 
     db = check_writable(runs_dir() / "results.sqlite")  # before any work: a read-only database fails now
-    run_dir = claim_run_dir(run_id or new_run_id(profile.name), exact=bool(run_id))
-    write_json(run_dir / "run.json", {"profile": profile.name, "only": only, "overrides": list(overrides),
-                                      "parameters": params, "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
     outcomes: list[NotebookOutcome] = []
+    if resume:
+        run_dir, outcomes = _resume(run_id, profile.name, selected)
+        info = read_json(run_dir / "run.json")
+        info.setdefault("continued", []).append({"only": only, "overrides": list(overrides), "parameters": params,
+                                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        write_json(run_dir / "run.json", info)
+    else:
+        run_dir = claim_run_dir(run_id or new_run_id(profile.name), exact=bool(run_id))
+        write_json(run_dir / "run.json", {"profile": profile.name, "only": only, "overrides": list(overrides),
+                                          "parameters": params, "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
     bar = tqdm(total=len(selected), desc="suite", unit="notebook", disable=not progress, file=sys.stdout)
     suite_start = time.perf_counter()
     previous = os.environ.get(CLAIMED_ENV)
@@ -277,6 +287,28 @@ def run_suite(profile_name: str = "default", only: str | None = None, overrides:
     check_run_folder(run_dir)
     write_summary(run_dir, outcomes, profile, db)
     return run_dir, outcomes
+
+
+def _resume(run_id: str | None, profile: str, selected: list[NotebookInfo]) -> tuple[Path, list[NotebookOutcome]]:
+    """The existing run folder ``run_id`` and its earlier outcomes (minus the notebooks about to run again)."""
+    if not run_id:
+        raise NbUtilsError("--resume needs --run-id (the run folder to continue)",
+                           "e.g. python -m nbutils run --profile sst2 --only 40,60 --run-id sst2-main --resume")
+    run_dir = runs_dir() / run_id
+    if not (run_dir / "run.json").is_file():
+        raise NbUtilsError(f"no run folder {run_dir} to resume (or it has no run.json)",
+                           "give the id of a folder `python -m nbutils run` made, or drop --resume")
+    earlier = read_json(run_dir / "run.json").get("profile")
+    if earlier != profile:
+        raise NbUtilsError(f"run {run_id} was made with profile {earlier!r}, not {profile!r}",
+                           f"resume it with --profile {earlier}: the notebooks must see the same parameters")
+    again = {nb.name for nb in selected}
+    previous = []
+    if (run_dir / "outcomes.json").is_file():
+        previous = [NotebookOutcome(o["name"], run_dir / f"{o['name']}.ipynb", float(o["seconds"]), bool(o["ok"]),
+                                    o.get("error", "")) for o in read_json(run_dir / "outcomes.json")
+                    if o["name"] not in again]
+    return run_dir.resolve(), previous
 
 
 def _execute(selected: list[NotebookInfo], params: dict[str, dict[str, Any]], run_dir: Path, db: Path,

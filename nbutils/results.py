@@ -38,6 +38,14 @@ METRICS: dict[str, str] = {
     "calibration_s": "s",
     "train_s": "s",
     "sqnr_db": "dB",
+    # notebook 80: one quantizer group alone quantized / alone left float (extra holds the group), INT8 FLOP share
+    "accuracy_quant_alone": "%",
+    "accuracy_float_alone": "%",
+    "f1_quant_alone": "%",
+    "f1_float_alone": "%",
+    "sqnr_db_quant_alone": "dB",
+    "sqnr_db_float_alone": "dB",
+    "int8_flop_share": "fraction",
 }
 
 #: Columns shown by ``python -m nbutils results``, in order.

@@ -67,3 +67,24 @@ def test_list_elements_are_checked_against_the_declared_default(tmp_path):
     assert plan(select(nbs, "60"), nbs, load_profile("smoke"), {"batch_sizes": [2, 4]}, tmp_path)["60"]["batch_sizes"] == [2, 4]
     with pytest.raises(NbUtilsError, match="list of int"):
         plan(select(nbs, "60"), nbs, load_profile("smoke"), {"batch_sizes": ["8"]}, tmp_path)
+
+
+def test_resume_checks_its_folder_and_profile(tmp_path):
+    from nbutils.paths import runs_dir, write_json
+    from nbutils.runner import _resume
+
+    nbs = select(discover(), "40")
+    with pytest.raises(NbUtilsError, match="--resume needs --run-id"):
+        _resume(None, "smoke", nbs)
+    with pytest.raises(NbUtilsError, match="no run folder"):
+        _resume("nothing-here", "smoke", nbs)
+    folder = runs_dir() / "r1"
+    folder.mkdir(parents=True)
+    write_json(folder / "run.json", {"profile": "sst2"})
+    with pytest.raises(NbUtilsError, match="made with profile 'sst2'"):
+        _resume("r1", "smoke", nbs)
+    write_json(folder / "outcomes.json", [{"name": "10_baseline", "seconds": 5, "ok": True, "error": ""},
+                                          {"name": "40_export", "seconds": 1, "ok": False, "error": "x"}])
+    run_dir, previous = _resume("r1", "sst2", nbs)
+    assert run_dir == folder.resolve() and [o.name for o in previous] == ["10_baseline"]  # 40 runs again
+    assert main(["run", "--profile", "smoke", "--only", "40", "--resume"]) == 2

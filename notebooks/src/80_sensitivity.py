@@ -100,7 +100,7 @@ measurements = []
 for row in table.to_dict("records"):
     for metric in ("metric_quant_alone", "sqnr_quant_alone", "metric_float_alone", "sqnr_float_alone"):
         name = metric.replace("metric", main).replace("sqnr", "sqnr_db")
-        measurements.append(Measurement(f"sensitivity_{name}", float(row[metric]), ptq_recipe, "torch-eager:int8-sim",
+        measurements.append(Measurement(name, float(row[metric]), ptq_recipe, "torch-eager:int8-sim",
                                         "int8", None, cfg.max_length, {"group": row["group"], "block": row["block"],
                                                                        "role": row["role"]}))
 run.record(measurements, model=base.model_name, task=task, data=base.data.describe())
@@ -228,8 +228,8 @@ extra = {"file": str(variant.path), "sha256": variant.meta["sha256"], **session.
          "float_groups": [g.name for g in floated]}
 run.record([Measurement(m, v, name, "ort-cpu:int8-qdq", "int8", None, cfg.max_length, extra)
             for m, v in ort_res.metrics.items() if m != "agreement"]
-           + [Measurement("torch_agreement", ort_res.metrics["agreement"], name, "ort-cpu:int8-qdq", "int8", None,
-                          cfg.max_length, extra)], model=base.model_name, task=task, data=base.data.describe())
+           + [Measurement("int8_flop_share", graph_share["int8_share"], name, "ort-cpu:int8-qdq", "int8", None,
+                          flop_seq, extra)], model=base.model_name, task=task, data=base.data.describe())
 pd.Series(check).to_frame("value")
 
 # %%
@@ -257,7 +257,8 @@ lat.pivot_table(index="recipe", columns="batch", values=["p50_ms", "vs fp32"]).r
 # %% [markdown]
 # ## Summary
 # * Every group was measured twice on the one calibrated model (alone quantized, alone float); the ranking, the
-#   sweep and the peers are in the tables above and in the results database (`sensitivity_*`, `int8_flop_share`).
+#   sweep and the peers are in the tables above and in the results database (`*_quant_alone`, `*_float_alone`,
+#   `int8_flop_share`; the group is in each row's `extra`).
 # * Did a recipe meet both targets (accuracy within `target_delta` with an interval that includes 0, and at least
 #   `min_int8_share` of MatMul FLOPs in INT8)? The sweep's `meets_targets` column says; the chosen recipe's ONNX
 #   file, its agreement with PyTorch and its latency beside FP32 and full INT8 are in Step 5.

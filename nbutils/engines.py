@@ -632,11 +632,15 @@ def run_grid(engines: Sequence[Engine], batch_sizes: Sequence[int], seq_lengths:
     for e in engines:
         reason = e.unavailable()
         (out.skipped.append({"engine": e.spec.name, "reason": reason}) if reason else runnable.append(e))
+    from nbutils.memory import MemoryMeter
+
     bar = tqdm(total=len(runnable) * len(batch_sizes) * len(seq_lengths), desc="benchmark", disable=not progress)
     for e in runnable:
+        meter = MemoryMeter(e.device, torch_allocator=isinstance(e, TorchEngine)).start()
         try:
             e.setup()
         except Exception as exc:  # noqa: BLE001 - reported as a failure of the run, the grid goes on
+            meter.stop()
             out.failed.append({"engine": e.spec.name, "reason": f"setup failed: {type(exc).__name__}: {exc}"})
             bar.update(len(batch_sizes) * len(seq_lengths))
             continue
@@ -651,9 +655,10 @@ def run_grid(engines: Sequence[Engine], batch_sizes: Sequence[int], seq_lengths:
                                        "reason": f"run failed: {type(exc).__name__}: {exc}"})
                 else:
                     out.rows.append({"engine_name": e.spec.name, "engine": e.spec.engine, "precision": e.spec.precision,
-                                     "recipe": e.recipe, "seq": seq, **stats.as_dict(),
-                                     "extra": {**e.extra, **e.cell_extra}})
+                                     "recipe": e.recipe, "seq": seq, **stats.as_dict(), "peak_memory_mb": meter.peak_mb(),
+                                     "extra": {**e.extra, **e.cell_extra, "memory_method": meter.method}})
                 bar.update(1)
+        meter.stop()
         e.release()  # its threads must not compete with the next engine's
     bar.close()
     return out
@@ -699,21 +704,23 @@ def measurements(rows: Sequence[dict[str, Any]], *, untrained: bool) -> list[Any
 
     out = []
     metrics = {"latency_mean_ms": "mean_ms", "latency_p50_ms": "p50_ms", "latency_p95_ms": "p95_ms",
-               "latency_p99_ms": "p99_ms", "throughput_seq_s": "throughput_seq_s"}
+               "latency_p99_ms": "p99_ms", "throughput_seq_s": "throughput_seq_s", "peak_memory_mb": "peak_memory_mb"}
     for r in rows:
         extra = {**r["extra"], "iterations": r["iterations"], "untrained": untrained,
                  "timing": "CUDA events per call, inputs on device (copies excluded)" if r["extra"].get("device") == "cuda"
                  else "wall clock per call"}
         out += [Measurement(m, float(r[k]), r["recipe"], r["engine"], r["precision"], int(r["batch"]), int(r["seq"]), extra)
-                for m, k in metrics.items()]
+                for m, k in metrics.items() if k in r]
     return out
 
 
 def format_rows(rows: Sequence[dict[str, Any]]) -> str:
     """Plain-text table of grid rows (no pandas needed: the GPU machine prints this)."""
-    head = f"{'engine':34} {'batch':>5} {'seq':>4} {'mean':>9} {'p50':>9} {'p95':>9} {'p99':>9} {'seq/s':>10}"
+    head = (f"{'engine':34} {'batch':>5} {'seq':>4} {'mean':>9} {'p50':>9} {'p95':>9} {'p99':>9} {'seq/s':>10} "
+            f"{'peak MB':>9}")
     lines = [head, "-" * len(head)]
     for r in sorted(rows, key=lambda r: (r["seq"], r["batch"], r["p50_ms"])):
         lines.append(f"{r['engine_name']:34} {r['batch']:>5} {r['seq']:>4} {r['mean_ms']:>9.3f} {r['p50_ms']:>9.3f} "
-                     f"{r['p95_ms']:>9.3f} {r['p99_ms']:>9.3f} {r['throughput_seq_s']:>10.1f}")
+                     f"{r['p95_ms']:>9.3f} {r['p99_ms']:>9.3f} {r['throughput_seq_s']:>10.1f} "
+                     f"{r.get('peak_memory_mb', float('nan')):>9.1f}")
     return "\n".join(lines)

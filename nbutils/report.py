@@ -93,14 +93,16 @@ def headline_tables(db: Path, run_id: str) -> dict[str, str]:
 
 
 def demo_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """TensorRT BERT demo layout: one row per (model, seq, batch), columns ``<engine> · <recipe>`` × avg/p95/p99 ms."""
+    """TensorRT BERT demo layout: one row per (model, seq, batch), columns ``<engine> · <recipe>`` × avg/p95/p99 ms
+    and the peak memory (MB over the engine's baseline) where it was measured."""
     import pandas as pd
 
-    sub = frame[frame["metric"].isin(["latency_mean_ms", "latency_p95_ms", "latency_p99_ms"])].copy()
+    stats = {"latency_mean_ms": "avg", "latency_p95_ms": "p95", "latency_p99_ms": "p99", "peak_memory_mb": "peak MB"}
+    sub = frame[frame["metric"].isin(list(stats))].copy()
     if sub.empty:
         return pd.DataFrame()
     sub["column"] = [label(e, r) for e, r in zip(sub["engine"], sub["recipe"], strict=True)]
-    sub["stat"] = sub["metric"].map({"latency_mean_ms": "avg", "latency_p95_ms": "p95", "latency_p99_ms": "p99"})
+    sub["stat"] = sub["metric"].map(stats)
     sub[["seq", "batch"]] = sub[["seq", "batch"]].apply(lambda c: c.map(_as_int))
     table = sub.pivot_table(index=["model", "seq", "batch"], columns=["column", "stat"], values="value", aggfunc="last")
     return table.sort_index(axis=1)
@@ -113,6 +115,9 @@ def speedups(frame: pd.DataFrame, baseline_engine: str = "torch-eager:fp32") -> 
         return lat
     lat["label"] = [label(e, r) for e, r in zip(lat["engine"], lat["recipe"], strict=True)]
     out = []
+    mem = frame[frame["metric"] == "peak_memory_mb"]
+    memory = {(m, _as_int(s_), _as_int(b), e, r): v for m, s_, b, e, r, v in
+              zip(mem["model"], mem["seq"], mem["batch"], mem["engine"], mem["recipe"], mem["value"], strict=True)}
     for (model, seq, batch), g in lat.groupby(["model", "seq", "batch"]):
         base = g[g["engine"] == baseline_engine]["value"]
         floats = g[g["precision"].isin(["fp32", "tf32", "fp16", "bf16"])]["value"]
@@ -120,7 +125,9 @@ def speedups(frame: pd.DataFrame, baseline_engine: str = "torch-eager:fp32") -> 
             out.append({"model": model, "seq": _as_int(seq), "batch": _as_int(batch), "label": r["label"],
                         "engine": r["engine"], "recipe": r["recipe"], "p50_ms": r["value"],
                         "speedup_vs_eager_fp32": (base.min() / r["value"]) if not base.empty else float("nan"),
-                        "speedup_vs_best_float": (floats.min() / r["value"]) if not floats.empty else float("nan")})
+                        "speedup_vs_best_float": (floats.min() / r["value"]) if not floats.empty else float("nan"),
+                        "peak_memory_mb": memory.get((model, _as_int(seq), _as_int(batch), r["engine"], r["recipe"]),
+                                                     float("nan"))})
     import pandas as pd
 
     return pd.DataFrame(out)

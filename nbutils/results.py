@@ -34,6 +34,7 @@ METRICS: dict[str, str] = {
     "latency_p95_ms": "ms",
     "latency_p99_ms": "ms",
     "throughput_seq_s": "seq/s",
+    "peak_memory_mb": "MB",  # with every latency row: the engine's peak memory over its baseline (extra: method)
     "size_mb": "MB",
     "calibration_s": "s",
     "train_s": "s",

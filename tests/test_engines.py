@@ -75,8 +75,26 @@ def test_cpu_grid_records_every_figure(tmp_path):
     from nbutils.results import read_results
 
     df = read_results("r1", tmp_path / "db.sqlite", all_columns=True)
-    assert len(df) == 4 * 5 and set(df.model) == {"bert-tiny (untrained)"}
+    assert len(df) == 4 * 6 and set(df.model) == {"bert-tiny (untrained)"}
     assert all('"untrained": true' in e for e in df.extra)
+    mem = df[df.metric == "peak_memory_mb"]
+    assert len(mem) == 4 and (mem.value >= 0).all() and (mem.unit == "MB").all()
+    eager = mem[mem.engine == "torch-eager:fp32"].value
+    assert (eager > 5).all(), eager  # the engine's own copy of the model (bert-tiny: ~17 MB of weights) is counted
+    assert all("RSS" in e for e in df[df.metric == "peak_memory_mb"].extra)
+
+
+def test_memory_meter_sees_an_allocation():
+    import numpy as np
+
+    from nbutils.memory import MemoryMeter
+
+    meter = MemoryMeter("cpu").start()
+    block = np.ones(200_000_000 // 8)  # 200 MB, touched
+    peak = meter.peak_mb()
+    del block
+    meter.stop()
+    assert 150 < peak < 400 and "RSS" in meter.method
 
 
 def test_pareto_front_and_speedups():

@@ -107,6 +107,7 @@ def test_ov_engines_time_and_rebuild_a_corrupt_cached_ir(tmp_path, capsys):
     assert not grid.failed and len(grid.rows) == 6
     assert {r["engine"] for r in grid.rows} == {"ov-cpu:fp32", "ov-cpu:int8", "ov-cpu:int8:throughput"}
     assert all(r["extra"]["ov_precision"] == "f32" for r in grid.rows)
+    assert all(e._compiled is None for e in built)  # released after their cells: no idle threads competing
     ir_bin = tmp_path / "bench" / "nncf-ptq" / "openvino" / "model.bin"
     ir_bin.write_bytes(ir_bin.read_bytes()[:-64])
     again = engines.Assets("random:bert-tiny", tmp_path / "bench", calib=calib).openvino("nncf-ptq")

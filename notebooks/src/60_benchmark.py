@@ -89,15 +89,15 @@ grid.raise_failures()
 
 # %% [markdown]
 # ## Step 3: the TensorRT-demo table
-# Per sequence length and batch size: average, p95 and p99 latency (ms) per engine and precision. Written to the
-# run folder as CSV and Markdown too.
+# Per sequence length and batch size: average, p95 and p99 latency (ms) and peak memory (MB) per engine and precision.
+# Written to the run folder as CSV and Markdown too.
 
 # %%
 frame = read_results(run.run_id, run.db)
 frame = frame[(frame.notebook == "60_benchmark") & (frame.model == name)]
 demo = report.demo_table(frame)
 paths = write_tables(demo, run.path("benchmark"), f"latency-{model_slug(name)}")
-print("written (avg, p95 and p99):", *paths)
+print("written (avg, p95, p99 and peak MB):", *paths)
 demo.xs("avg", axis=1, level="stat").round(3)  # the average here; p95/p99 are in the files and in Step 5
 
 # %% [markdown]
@@ -113,9 +113,18 @@ write_tables(speed, run.path("benchmark"), f"speedups-{model_slug(name)}")
 plots.bar(speed, x="label", y="speedup_vs_eager_fp32", color="batch",
           title="Speed-up over PyTorch eager FP32 (p50)").update_layout(xaxis_tickangle=-35)
 
+# %% [markdown]
+# Memory matters as much as speed when choosing an engine: every row also holds the engine's peak memory over its
+# baseline (CPU: process RSS; GPU: PyTorch's allocator peak, or device memory in use for ONNX Runtime), measured
+# while it was built and timed (`extra.memory_method` says how). Which engine is fast *and* small here?
+
+# %%
+plots.bar(speed, x="label", y="peak_memory_mb", color="batch",
+          title="Peak memory over baseline (MB) while building and timing").update_layout(xaxis_tickangle=-35)
+
 # %%
 best = speed.loc[speed.groupby(["seq", "batch"])["p50_ms"].idxmin(), ["seq", "batch", "label", "p50_ms",
-                                                                    "speedup_vs_eager_fp32"]]
+                                                                    "speedup_vs_eager_fp32", "peak_memory_mb"]]
 print("fastest engine variant per shape on this machine (from the table just measured):")
 best.round(3)
 

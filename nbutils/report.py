@@ -93,8 +93,10 @@ def headline_tables(db: Path, run_id: str) -> dict[str, str]:
 
 
 def demo_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """TensorRT BERT demo layout: one row per (model, seq, batch), columns ``<engine> · <recipe>`` × avg/p95/p99 ms
-    and the peak memory (MB over the engine's baseline) where it was measured."""
+    """TensorRT BERT demo layout: one row per (model, seq, batch), columns ``<engine> · <recipe>`` × statistic.
+
+    Statistics: avg/p95/p99 ms, and the peak memory (MB over the engine's baseline) where it was measured.
+    """
     import pandas as pd
 
     stats = {"latency_mean_ms": "avg", "latency_p95_ms": "p95", "latency_p99_ms": "p99", "peak_memory_mb": "peak MB"}

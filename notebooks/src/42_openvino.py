@@ -37,7 +37,7 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 # %%
 import pandas as pd
 
-from nbutils import export, ov, plots, quant
+from nbutils import engines, env, export, ov, plots, quant, sessions
 from nbutils.baseline import BaselineConfig, ensure_baseline
 from nbutils.metrics import paired_bootstrap
 from nbutils.models import fine_tune, load_model, torch_predictor
@@ -126,6 +126,34 @@ print(heavy.to_string(index=False))
 by_precision
 
 # %% [markdown]
+# ### Why would it be faster? Measure the two INT8 routes side by side
+# ONNX Runtime's dynamic INT8 (`ort-dynamic`, the suite's fastest CPU INT8 so far) computes every activation's
+# scale at run time (`DynamicQuantizeLinear` before each integer MatMul); NNCF's IR has *static* scales, folded into
+# the INT8 kernels listed above. The CPU's flags decide which integer instructions those kernels can use. Timed here
+# at `max_length`, batch 1 and 8, one engine after the other (notebook 60 times every engine on a wider grid):
+
+# %%
+ort_dyn = export.variant_dir(run.run_dir, "ort-dynamic")
+if export.verify_variant(ort_dyn):
+    export.ort_dynamic(export.load_variant(fp32_dir), ort_dyn)
+optimized = run.path("onnx", "ort-dynamic", "ort-optimized.onnx")
+sessions.make_session(ort_dyn / export.MODEL_FILE, "cpu", optimized_model_path=optimized)
+print("CPU INT8 flags:", {k: v for k, v in env.cpu_info()["flags"].items() if v})
+print("ONNX Runtime dynamic INT8 after optimisation:", sessions.integer_kernel_counts(optimized))
+assets = engines.Assets(str(base.path), run.path("bench", "openvino"), task=task, num_labels=max(base.data.num_labels, 2),
+                        onnx_dirs={r: export.variant_dir(run.run_dir, r) for r in ("fp32", "ort-dynamic", "nncf-ptq")})
+grid = engines.run_grid([engines.make_engine(n, assets) for n in ("ort-cpu:int8-dynamic", "ov-cpu:fp32", "ov-cpu:int8")],
+                        [1, 8], [cfg.max_length], warmup=2, iterations=5 if smoke else 30)
+grid.raise_failures()
+why = pd.DataFrame(grid.rows).pivot_table(index="engine_name", columns="batch", values="p50_ms")
+why.columns = [f"p50 ms, batch {b}" for b in why.columns]
+why["ort-dynamic / this (batch 1)"] = why.loc["ort-cpu:int8-dynamic", why.columns[0]] / why[why.columns[0]]
+why.round(3)
+
+# %% [markdown]
+# Is the static-scale INT8 IR faster than the dynamic route on this CPU, and by how much at each batch? (These
+# timings are not recorded; notebook 60's are.)
+#
 # ## Step 4: accuracy control, and quantization-aware training with NNCF
 # * **Accuracy control** (`nncf.quantize_with_accuracy_control`, recipe `nncf-ptq-ac`): quantize, rank the
 #   quantized operations by harm on `ac_samples` held-out *training* sentences, and revert the worst to floating

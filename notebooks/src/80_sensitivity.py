@@ -78,9 +78,11 @@ sites = sensitivity.matmul_sites(qmodel, flop_seq)
 all_on = sensitivity.enabled_quantizers(qmodel)
 print(f"{ptq_recipe}: {len(all_on)} enabled quantizers in {len(groups)} groups; "
       f"{sensitivity.int8_flop_share(sites, all_on):.1%} of MatMul FLOPs in INT8 at seq {flop_seq}")
-pd.DataFrame([{"group": g.name, "quantizers": len(g.quantizers),
-               "INT8 FLOP share if left float": round(sensitivity.int8_flop_share(
-                   sites, set(all_on) - set(g.quantizers)), 4)} for g in groups]).set_index("group").T
+# One row per role (every block has the same shapes): what one group holds and what leaving it float costs.
+pd.DataFrame([{"role": g.role, "quantizers per group": len(g.quantizers), "example": g.quantizers[0],
+               "INT8 FLOP share if this one group is left float": round(sensitivity.int8_flop_share(
+                   sites, set(all_on) - set(g.quantizers)), 4)} for g in groups if g.block == groups[0].block]
+             ).set_index("role")
 
 # %% [markdown]
 # ## Step 2: every group alone, quantized and left in floating point
@@ -251,7 +253,6 @@ lat = pd.DataFrame([{"engine": r["engine"], "recipe": r["recipe"], "batch": r["b
                     for r in grid.rows])
 lat["vs fp32"] = [lat[(lat.batch == b) & (lat.recipe == "fp32")]["p50_ms"].iloc[0] / p
                   for b, p in zip(lat.batch, lat.p50_ms, strict=True)]
-print(engines.format_rows(grid.rows))
 lat.pivot_table(index="recipe", columns="batch", values=["p50_ms", "vs fp32"]).round(3)
 
 # %% [markdown]

@@ -136,7 +136,7 @@ by_precision
 ort_dyn = export.variant_dir(run.run_dir, "ort-dynamic")
 if export.verify_variant(ort_dyn):
     export.ort_dynamic(export.load_variant(fp32_dir), ort_dyn)
-optimized = run.path("onnx", "ort-dynamic", "ort-optimized.onnx")
+optimized = run.path("kernels", "ort-dynamic-optimized.onnx")
 sessions.make_session(ort_dyn / export.MODEL_FILE, "cpu", optimized_model_path=optimized)
 print("CPU INT8 flags:", {k: v for k, v in env.cpu_info()["flags"].items() if v})
 print("ONNX Runtime dynamic INT8 after optimisation:", sessions.integer_kernel_counts(optimized))

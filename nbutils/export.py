@@ -17,10 +17,11 @@ Routes:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,7 @@ def export_torch(model: Any, dest_dir: Path, *, recipe: str, precision: str, sou
     axes = {k: {0: "batch", 1: "sequence"} for k in feed}
     axes.update({o: {0: "batch"} if task != "qa" else {0: "batch", 1: "sequence"} for o in outputs})
     model.eval()
-    with atomic_path(dest_dir, is_dir=True) as tmp:
+    with atomic_path(dest_dir, is_dir=True) as tmp, _weights_on_grid(model):
         # TracerWarnings (python values traced as constants) are expected for this exporter; parity checks the
         # file instead. ModelOpt's quantizers print nothing useful here either.
         with torch.no_grad(), quiet(categories=[torch.jit.TracerWarning, UserWarning], loggers=["modelopt"]):
@@ -150,6 +151,35 @@ def export_torch(model: Any, dest_dir: Path, *, recipe: str, precision: str, sou
                                  {"source": source, "task": task, "exporter": "torch.onnx (TorchScript)",
                                   **(extra or {})}, config_src)
     return variant
+
+
+@contextlib.contextmanager
+def _weights_on_grid(model: Any) -> Iterator[None]:
+    """Within the block, every weight with an enabled ModelOpt weight quantizer holds its fake-quantized value.
+
+    The exported QuantizeLinear computes ``round(w / scale)`` while ModelOpt's fake quantization computes the same
+    rounding through another float expression; for a few weights per matrix (w/scale within an ulp of .5) the two
+    round apart, and with every activation quantized such one-step changes cascade: measured on SST-2 (MiniLM,
+    872 sentences), ONNX Runtime agreed with its PyTorch model on 99.20% of sentences. Weights already on the grid
+    round identically in both (fake quantization is idempotent: the PyTorch model's predictions are unchanged),
+    which raised that agreement to 99.66%. The original weights are restored on exit.
+    """
+    import torch
+
+    saved = []
+    with torch.no_grad():
+        for mod in model.modules():
+            wq = getattr(mod, "weight_quantizer", None)
+            weight = getattr(mod, "weight", None)
+            if wq is not None and weight is not None and getattr(wq, "is_enabled", False):
+                saved.append((weight, weight.detach().clone()))
+                weight.copy_(wq(weight))
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for weight, original in saved:
+                weight.copy_(original)
 
 
 def optimize_transformer(src: Variant, dest_dir: Path, *, num_heads: int, hidden_size: int, recipe: str,

@@ -113,3 +113,30 @@ def test_ort_static_entropy_is_not_minmax(tiny):
     assert mm.meta["sha256"] != ent.meta["sha256"]
     with pytest.raises(NbUtilsError, match="unknown ONNX Runtime calibrator"):
         export.ort_static(fp32, export.variant_dir(root, "s-x"), calib, calibrator="kl")
+
+
+def test_qdq_export_puts_weights_on_the_grid_and_restores_them(tiny, tmp_path):
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    qm, _ = quant.quantize_ptq(load_model("random:bert-tiny"), _batches(), quant.Recipe("max"))
+    lin = qm.bert.encoder.layer[0].intermediate.dense
+    before = lin.weight.detach().clone()
+    v = export.export_torch(qm, tmp_path / "ptq", recipe="ptq-max", precision="int8", source="x", task="classification")
+    assert torch.equal(lin.weight, before)  # the PyTorch model is left as it was
+    with torch.no_grad():
+        fq = lin.weight_quantizer(lin.weight).numpy()
+    m = onnx.load(str(v.path))
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    produced = {o: n for n in m.graph.node for o in n.output}
+    dq = next(n for n in m.graph.node if n.op_type == "DequantizeLinear"
+              and "layer.0/intermediate/dense/weight_quantizer" in n.name)
+    q = produced[dq.input[0]]
+    def value(name):
+        return inits[name] if name in inits else numpy_helper.to_array(produced[name].attribute[0].t)
+
+    w, scale = value(q.input[0]), value(dq.input[1]).reshape(-1, 1)
+    codes = w / scale
+    assert np.abs(codes - np.round(codes)).max() < 1e-3  # on the grid: no value near a rounding tie
+    assert np.array_equal(np.round(codes), np.round(fq / scale))  # the same INT8 codes as PyTorch's fake quantization

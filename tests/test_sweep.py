@@ -50,7 +50,7 @@ def _check_once(db, sweep_file):
     assert set(by_run) == {c.run_id(sweep.name) for c in sweep.cells}
     for cell in sweep.cells:
         got = by_run[cell.run_id(sweep.name)]
-        assert len(got) == 5 and len({m for _, _, m, _ in got}) == 5, "each cell's five figures exactly once"
+        assert len(got) == 6 and len({m for _, _, m, _ in got}) == 6, "each cell's six figures exactly once"
         for engine, batch, _, extra in got:
             assert engine == cell.args["engines"][0] and batch == cell.args["batch"][0]
             assert extra["cell_args"] == cell.args and extra["worker"].startswith(("tcp://", "inproc://"))
@@ -120,7 +120,7 @@ def test_a_killed_worker_has_its_cell_rescheduled(tmp_path):
 
 
 def test_ctrl_c_keeps_finished_cells_and_resume_completes(tmp_path):
-    cells = [_bench(1), _bench(2, iterations=3000), _bench(3, iterations=3000), _bench(4, iterations=3000)]
+    cells = [_bench(1), _bench(2, iterations=20000), _bench(3, iterations=20000), _bench(4, iterations=20000)]
     sweep_file = _write(tmp_path / "r.yaml", cells)
     env = {**os.environ, "NBUTILS_RUNS_DIR": str(tmp_path / "runs")}
     proc = subprocess.Popen([sys.executable, "-m", "nbutils", "sweep", str(sweep_file), "--workers", "1"], cwd=ROOT,

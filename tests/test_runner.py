@@ -56,7 +56,7 @@ def test_relative_data_path_is_made_absolute(tmp_path):
 
 def test_cli_bad_input_exits_2(capsys):
     assert main(["run", "--only", "41"]) == 2
-    assert "no notebook numbered 42" in capsys.readouterr().err
+    assert "no notebook numbered 41" in capsys.readouterr().err
     assert main(["run", "--profile", "nope"]) == 2
 
 

@@ -418,8 +418,8 @@ def auto_quantize(model: torch.nn.Module, batches: Sequence[dict[str, Any]], *, 
         qmodel.gradient_checkpointing_disable()
     enabled = enabled_quantizers(qmodel)
     layers = sorted({n.rsplit(".", 1)[0] for n in enabled if n.endswith("input_quantizer")})
-    searched = sorted({n.rsplit(".", 1)[0] for n in (dict(qmodel.named_modules())) if re.search(r"layer\.\d+\..*dense$|"
-                       r"layer\.\d+\.attention\.self\.(query|key|value)$", n)})
+    searched = sorted(n for n, _ in qmodel.named_modules()
+                      if re.search(r"layer\.\d+\.(.*\.)?dense$|layer\.\d+\.attention\.self\.(query|key|value)$", n))
     return qmodel.eval(), {"int8_layers": layers, "float_layers": sorted(set(searched) - set(layers)),
                            "effective_bits": effective_bits, "method": method,
                            "satisfied": bool(state.get("best", {}).get("is_satisfied", False)),

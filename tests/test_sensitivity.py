@@ -122,3 +122,15 @@ def test_clear_errors(tiny, tmp_path):
     anon = quant.save_quantized(qm, tok, tmp_path / "ptq-anon", {"placement": "trt-bert", "recipe": "ptq-max"})
     with pytest.raises(NbUtilsError, match="other weights"):
         sensitivity.check_ptq_checkpoint(anon, base_b)
+
+
+def test_auto_quantize_peer_lists_its_int8_and_float_layers():
+    batches = [b | {"labels": np.array([0, 1, 0, 1])} for b in _batches(n=4)]
+    qm, info = sensitivity.auto_quantize(load_model("random:bert-tiny"), batches, effective_bits=9.0, score_steps=4)
+    encoder_linears = {f"bert.encoder.layer.{i}.{n}" for i in range(2) for n in (
+        "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+        "intermediate.dense", "output.dense")}
+    assert set(info["int8_layers"]) | set(info["float_layers"]) == encoder_linears
+    assert not set(info["int8_layers"]) & set(info["float_layers"]) and info["float_layers"]  # 9 bits: some float
+    with pytest.raises(NbUtilsError, match="outside 8..16"):
+        sensitivity.auto_quantize(load_model("random:bert-tiny"), batches, effective_bits=4.8, score_steps=4)

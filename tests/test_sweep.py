@@ -123,8 +123,11 @@ def test_ctrl_c_keeps_finished_cells_and_resume_completes(tmp_path):
     cells = [_bench(1), _bench(2, iterations=20000), _bench(3, iterations=20000), _bench(4, iterations=20000)]
     sweep_file = _write(tmp_path / "r.yaml", cells)
     env = {**os.environ, "NBUTILS_RUNS_DIR": str(tmp_path / "runs")}
+    # A child of a job started in the background by a non-interactive shell inherits SIGINT *ignored* (POSIX), and
+    # Python then never raises KeyboardInterrupt: give the sweep a terminal's default handling, as a user has.
     proc = subprocess.Popen([sys.executable, "-m", "nbutils", "sweep", str(sweep_file), "--workers", "1"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     db = tmp_path / "runs" / "results.sqlite"
     deadline = time.time() + 300
     while time.time() < deadline and not (db.exists() and _rows(db)):

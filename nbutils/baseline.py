@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nbutils.data import TaskData, load_task_data
+from nbutils.device import Device, check_training_fits, resolve
 from nbutils.models import display_name, fine_tune, is_untrained, load_model, load_tokenizer, save_checkpoint
 from nbutils.paths import read_json
 from nbutils.tasks import Encoded, EvalResult, encode, evaluate
@@ -33,25 +34,41 @@ class BaselineConfig:
     batch_size: int = 32
     max_length: int = 64
     seed: int = 0
+    train_precision: str = "fp32"  # fp32, or bf16 (autocast on the GPU): part of the checkpoint's identity
+    device: Device | None = field(default=None, compare=False)  # where PyTorch work runs (not part of the key)
 
     @classmethod
     def from_params(cls, *, model: str, data: str, train_samples: int, eval_samples: int, epochs: float,
-                    lr: float, batch_size: int, max_length: int, seed: int, smoke: bool) -> BaselineConfig:
+                    lr: float, batch_size: int, max_length: int, seed: int, smoke: bool, device: str = "auto",
+                    train_precision: str = "auto") -> BaselineConfig:
         """Build the config from notebook parameters; ``smoke`` shrinks data and epochs for CI.
 
         Every notebook that needs the baseline calls this with its own (shared) parameters, so
-        they all agree on the same checkpoint.
+        they all agree on the same checkpoint. ``device`` is resolved here, before any work
+        (:func:`nbutils.device.resolve`: ``cuda`` without a GPU is an error); ``train_precision`` ``auto`` is
+        BF16 autocast on a GPU with BF16, FP32 elsewhere.
         """
+        dev = resolve(device)
+        precision = dev.train_precision(train_precision)
         if smoke:
             train_samples = min(train_samples or 128, 128)
             eval_samples = min(eval_samples or 64, 64)
             epochs = min(epochs, 1.0)
             max_length = min(max_length, 64)
-        return cls(model, data, train_samples, eval_samples, float(epochs), lr, batch_size, max_length, seed)
+        return cls(model, data, train_samples, eval_samples, float(epochs), lr, batch_size, max_length, seed,
+                   precision, dev)
+
+    @property
+    def where(self) -> Device:
+        """The resolved device (the CPU when the config was built without one)."""
+        return self.device or resolve("cpu")
 
     def key(self) -> str:
-        """Short hash of the settings: the checkpoint folder's suffix."""
+        """Short hash of the settings: the checkpoint folder's suffix (the device is not one of them)."""
         fields = asdict(self)
+        fields.pop("device")
+        if self.train_precision == "fp32":  # keys of FP32 baselines are those of runs made before the field existed
+            fields.pop("train_precision")
         fields.update(epochs=float(self.epochs), lr=float(self.lr))  # 2 and 2.0 are the same setting
         blob = json.dumps(fields, sort_keys=True)
         return hashlib.sha1(blob.encode()).hexdigest()[:10]
@@ -80,6 +97,11 @@ class Baseline:
         """Display name for results."""
         return display_name(self.config.model)
 
+    @property
+    def device(self) -> Device:
+        """Where this baseline's PyTorch work runs."""
+        return self.config.where
+
 
 def load_data(cfg: BaselineConfig) -> TaskData:
     """The task data the baseline is trained and evaluated on."""
@@ -92,19 +114,29 @@ def encode_validation(cfg: BaselineConfig, data: TaskData, tokenizer: Any, batch
 
 
 def train_baseline(cfg: BaselineConfig, run_dir: Path, *, progress: bool = True) -> Baseline:
-    """Fine-tune the FP32 model, evaluate it on validation, save it into ``run_dir``."""
+    """Fine-tune the FP32 model on ``cfg``'s device, evaluate it on validation, save it into ``run_dir``.
+
+    On a GPU the memory the fine-tuning needs is checked first (:func:`nbutils.device.check_training_fits`): a batch
+    that cannot fit fails here, before any training and before anything is written.
+    """
     from nbutils.models import torch_predictor
 
+    dev = cfg.where
     data = load_data(cfg)
     tokenizer = load_tokenizer(cfg.model)
     model = load_model(cfg.model, task=data.task, num_labels=max(data.num_labels, 2), seed=cfg.seed)
+    check_training_fits(dev, model, batch=cfg.batch_size, seq=cfg.max_length, precision=cfg.train_precision,
+                        what="FP32 fine-tuning")
+    dev.put(model)
     batches = encode(data, "train", tokenizer, max_length=cfg.max_length, batch_size=cfg.batch_size,
                      shuffle=True, seed=cfg.seed).batches
-    trained = fine_tune(model, batches, epochs=cfg.epochs, lr=cfg.lr, progress=progress, desc="fine-tune FP32")
+    trained = fine_tune(model, batches, epochs=cfg.epochs, lr=cfg.lr, progress=progress, precision=cfg.train_precision,
+                        desc=f"fine-tune FP32 ({dev.kind}{', BF16 autocast' if cfg.train_precision == 'bf16' else ''})")
     val = encode_validation(cfg, data, tokenizer)
     result = evaluate(torch_predictor(model), data, val, progress=progress, desc="validate FP32")
-    meta = {"config": asdict(cfg), "task": data.task, "data": data.describe(), "metrics": result.metrics,
-            "train_s": trained.train_s, "untrained_architecture": is_untrained(cfg.model)}
+    config = {k: v for k, v in asdict(cfg).items() if k != "device"}
+    meta = {"config": config, "task": data.task, "data": data.describe(), "metrics": result.metrics,
+            "train_s": trained.train_s, "untrained_architecture": is_untrained(cfg.model), **dev.meta()}
     path = save_checkpoint(model, tokenizer, cfg.checkpoint_dir(run_dir), meta)
     return Baseline(cfg, path, data, tokenizer, model, val, result, trained.train_s, trained.history)
 
@@ -120,7 +152,7 @@ def ensure_baseline(cfg: BaselineConfig, run_dir: Path, *, progress: bool = True
     meta = read_json(path / "nbutils.json")
     data = load_data(cfg)
     tokenizer = load_tokenizer(str(path))
-    model = load_model(str(path), task=data.task, num_labels=max(data.num_labels, 2))
+    model = cfg.where.put(load_model(str(path), task=data.task, num_labels=max(data.num_labels, 2)))
     val = encode_validation(cfg, data, tokenizer)
     result = evaluate(torch_predictor(model), data, val, desc="validate FP32")
     return Baseline(cfg, path, data, tokenizer, model, val, result, float(meta.get("train_s", 0.0)))

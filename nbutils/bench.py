@@ -29,17 +29,25 @@ def synthetic_batch(batch: int, seq: int, *, vocab_size: int = 30522, seed: int 
 
 def torch_latency(model: Any, tokenizer: Any = None, *, batches: Sequence[int] = (1,), seq: int = 128,
                   iterations: int = 50, warmup: int = 5) -> list[LatencyStats]:
-    """PyTorch eager latency of ``model`` on CPU for each batch size at sequence length ``seq``."""
+    """PyTorch eager latency of ``model`` for each batch size at sequence length ``seq``.
+
+    Timed where the model is: CPU wall clock, or CUDA events with the inputs already on the GPU.
+    """
     import torch
 
+    from nbutils.device import model_device, to_device
+    from nbutils.timing import time_cuda
+
+    device = model_device(model)
+    timer = time_cuda if device.type == "cuda" else time_callable
     vocab = getattr(tokenizer, "vocab_size", None) or model.config.vocab_size
     out = []
     for b in batches:
-        feed = {k: torch.as_tensor(v) for k, v in synthetic_batch(int(b), seq, vocab_size=vocab).items()}
+        feed = to_device(synthetic_batch(int(b), seq, vocab_size=vocab), device)
 
         def call(feed: dict[str, Any] = feed) -> None:
             with torch.inference_mode():
                 model(**feed)
 
-        out.append(time_callable(call, batch=int(b), warmup=warmup, iterations=iterations))
+        out.append(timer(call, batch=int(b), warmup=warmup, iterations=iterations))
     return out

@@ -26,7 +26,7 @@ import numpy as np
 
 from nbutils import env
 from nbutils.errors import NbUtilsError
-from nbutils.timing import LatencyStats, time_callable
+from nbutils.timing import LatencyStats, time_callable, time_cuda
 
 
 @dataclass(frozen=True)
@@ -320,25 +320,8 @@ class Engine:
         """Warm up, then time ``iterations`` calls (CUDA events on GPU, wall clock on CPU)."""
         call = self.bind(batch, seq)
         if self.device == "cuda":
-            return _time_cuda(call, batch=batch, warmup=warmup, iterations=iterations)
+            return time_cuda(call, batch=batch, warmup=warmup, iterations=iterations)
         return time_callable(call, batch=batch, warmup=warmup, iterations=iterations)
-
-
-def _time_cuda(call: Callable[[], Any], *, batch: int, warmup: int, iterations: int) -> LatencyStats:
-    """Per-call CUDA-event timing (inputs on the device: copies excluded)."""
-    import torch
-
-    for _ in range(warmup):
-        call()
-    torch.cuda.synchronize()
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(iterations)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(iterations)]
-    for s, e in zip(starts, ends, strict=True):
-        s.record()
-        call()
-        e.record()
-    torch.cuda.synchronize()
-    return LatencyStats.from_samples([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)], batch)
 
 
 class TorchEngine(Engine):

@@ -194,7 +194,8 @@ def fine_tune(model: torch.nn.Module, batches: list[dict[str, np.ndarray]], *, e
               schedule: str = "linear", loss_fn: LossFn | None = None, progress: bool = True,
               desc: str = "fine-tune", max_grad_norm: float = 1.0,
               eval_every: int = 0, eval_fn: Callable[[], float] | None = None,
-              on_log: Callable[[list[dict[str, float]]], None] | None = None) -> TrainResult:
+              on_log: Callable[[list[dict[str, float]]], None] | None = None,
+              precision: str = "fp32") -> TrainResult:
     """Fine-tune ``model`` on pre-encoded batches with AdamW and a warm-up + linear/cosine schedule.
 
     The loop is written here (not ``transformers.Trainer``) because notebook 30 reuses it for
@@ -215,11 +216,14 @@ def fine_tune(model: torch.nn.Module, batches: list[dict[str, np.ndarray]], *, e
         eval_every: call ``eval_fn`` every this many steps (0 = never) and log its value as ``eval``.
         eval_fn: returns a score to log (e.g. validation accuracy).
         on_log: called with the history so far after every evaluation and every ~2% of the steps (live charts).
+        precision: ``"fp32"``, or ``"bf16"`` for BF16 autocast of the forward pass on CUDA (weights, gradients and
+            optimizer state stay FP32). Batches go to the device that holds ``model`` (:mod:`nbutils.device`).
 
     """
     import torch
     from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
+    from nbutils.device import autocast, model_device, to_device
     from nbutils.progress import bar as tqdm
 
     if not batches:
@@ -232,6 +236,7 @@ def fine_tune(model: torch.nn.Module, batches: list[dict[str, np.ndarray]], *, e
     make = get_cosine_schedule_with_warmup if schedule == "cosine" else get_linear_schedule_with_warmup
     sched = make(opt, int(total * warmup_ratio), total)
     result = TrainResult()
+    device = model_device(model)
     model.train()
     start = time.perf_counter()
     bar = tqdm(total=total, desc=desc, disable=not progress)
@@ -241,9 +246,10 @@ def fine_tune(model: torch.nn.Module, batches: list[dict[str, np.ndarray]], *, e
             for batch in batches:
                 if step >= total:
                     break
-                tensors = {k: torch.as_tensor(v) for k, v in batch.items()}
-                outputs = model(**tensors)
-                loss = loss_fn(outputs, tensors) if loss_fn else outputs.loss
+                tensors = to_device(batch, device)
+                with autocast(device, precision):
+                    outputs = model(**tensors)
+                    loss = loss_fn(outputs, tensors) if loss_fn else outputs.loss
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
                 opt.step()
@@ -267,13 +273,20 @@ def fine_tune(model: torch.nn.Module, batches: list[dict[str, np.ndarray]], *, e
     return result
 
 
-def torch_predictor(model: torch.nn.Module, device: str = "cpu") -> Callable[[dict[str, np.ndarray]], Any]:
-    """Wrap a PyTorch model as a predictor: numpy batch in, numpy logits (or start/end pair) out."""
+def torch_predictor(model: torch.nn.Module, device: str | None = None) -> Callable[[dict[str, np.ndarray]], Any]:
+    """Wrap a PyTorch model as a predictor: numpy batch in, numpy logits (or start/end pair) out.
+
+    Batches go to ``device``, by default the device that holds the model (so a model on the GPU evaluates there).
+    """
     import torch
+
+    from nbutils.device import model_device, to_device
+
+    where = torch.device(device) if device else model_device(model)
 
     def predict(batch: dict[str, np.ndarray]) -> Any:
         with torch.inference_mode():
-            out = model(**{k: torch.as_tensor(v, device=device) for k, v in batch.items()})
+            out = model(**to_device(batch, where))
         if hasattr(out, "start_logits"):
             return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
         return out.logits.float().cpu().numpy()

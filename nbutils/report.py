@@ -178,3 +178,28 @@ def pareto_front(points: pd.DataFrame, x: str, y: str) -> pd.Series:
             keep.append(idx)
             best = row[y]
     return points.index.isin(keep)
+
+
+def int8_table(results: list[tuple[str, str, object]], fp32: object) -> pd.DataFrame:
+    """The seeds' headline table: FP32 and each INT8 route (``(label, engine, EvalResult)``).
+
+    Columns: the task metrics (EM and F1 for QA, accuracy for classification) and the main metric's delta to FP32
+    with its paired bootstrap 95% interval over the same validation examples (:func:`nbutils.metrics.paired_bootstrap`).
+    """
+    import pandas as pd
+
+    from nbutils.metrics import paired_bootstrap
+
+    main = main_metric(fp32.metrics)  # type: ignore[attr-defined]
+    shown = [m for m in ("exact_match", "f1", "accuracy") if m in fp32.metrics]  # type: ignore[attr-defined]
+    rows = []
+    for name, engine, res in [("fp32", "torch-eager:fp32", fp32), *results]:
+        row: dict[str, object] = {"model": name, "engine": engine,
+                                  **{m: round(float(res.metrics[m]), 2) for m in shown}}  # type: ignore[attr-defined]
+        if res is not fp32:
+            ci = paired_bootstrap(fp32.scores, res.scores)  # type: ignore[attr-defined]
+            row[f"Δ {main}"] = round(float(ci["delta"]), 2)
+            row["95% CI"] = f"[{ci['low']:+.2f}, {ci['high']:+.2f}]"
+            row["differs from FP32"] = "yes" if ci["distinguishable"] else "cannot tell"
+        rows.append(row)
+    return pd.DataFrame(rows)

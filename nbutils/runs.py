@@ -7,15 +7,18 @@ hardware, data spec) is attached here, once, so no notebook can forget it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from nbutils import env
+from nbutils.device import Device
 from nbutils.errors import NbUtilsError
 from nbutils.paths import resolve_run_dir
 from nbutils.results import Measurement, Provenance, check_writable, record
+from nbutils.vocab import RUNTIME_DEVICE, runtime_of
 
 #: Set by the suite runner while it executes notebooks: the run folder it claimed.
 CLAIMED_ENV = "NBUTILS_CLAIMED_RUN_DIR"
@@ -51,15 +54,31 @@ class NotebookRun:
         """Provenance for rows written now."""
         return Provenance(self.run_id, self.notebook, model, task, data, env.versions(), env.hardware())
 
-    def record(self, rows: Iterable[Measurement], *, model: str, task: str, data: str = "") -> int:
-        """Write rows in one transaction (all or none); refuses if the suite's run folder was deleted meanwhile."""
+    def record(self, rows: Iterable[Measurement], *, model: str, task: str, data: str = "",
+               device: Device | None = None) -> int:
+        """Write rows in one transaction (all or none); refuses if the suite's run folder was deleted meanwhile.
+
+        With ``device`` (the notebook's resolved device) every row that does not say where it ran gets
+        ``extra["device"]``: ONNX Runtime and OpenVINO rows their runtime's device, PyTorch rows ``device``'s.
+        """
         self.check_alive()
+        if device is not None:
+            rows = [with_device(r, device) for r in rows]
         return record(rows, self.provenance(model=model, task=task, data=data), self.db)
 
     def check_alive(self) -> None:
         """Raise if the suite runner's folder for this run was deleted while it ran."""
         if os.environ.get(CLAIMED_ENV) == str(self.run_dir):
             check_run_folder(self.run_dir)
+
+
+def with_device(row: Measurement, device: Device) -> Measurement:
+    """``row`` with the device it ran on in ``extra`` (kept when the row already says)."""
+    if "device" in row.extra:
+        return row
+    fixed = RUNTIME_DEVICE.get(runtime_of(row.engine))
+    where = {"device": fixed} if fixed else device.meta()
+    return dataclasses.replace(row, extra={**row.extra, **where})
 
 
 def open_run(run_dir: str = "", notebook: str = "", results_db: str = "") -> NotebookRun:

@@ -395,7 +395,6 @@ def auto_quantize(model: torch.nn.Module, batches: Sequence[dict[str, Any]], *, 
     import copy
 
     import modelopt.torch.quantization as mtq
-    import torch
 
     from nbutils.quiet import quiet
 
@@ -404,7 +403,9 @@ def auto_quantize(model: torch.nn.Module, batches: Sequence[dict[str, Any]], *, 
     if not 8.0 <= effective_bits <= 16.0:
         raise NbUtilsError(f"effective_bits={effective_bits} is outside 8..16 for an INT8-or-float search",
                            "use e.g. 8.4 (about 95% of the searched weights in INT8)")
-    data = [{k: torch.as_tensor(v) for k, v in b.items()} for b in batches]
+    from nbutils.device import model_device, to_device
+
+    data = [to_device(b, model_device(model)) for b in batches]
     if not data or "labels" not in data[0]:
         raise NbUtilsError("auto_quantize needs labelled batches", "pass encoded training batches (with labels)")
     work = copy.deepcopy(model).eval()

@@ -85,3 +85,20 @@ def time_callable(fn: Callable[[], Any], *, batch: int, warmup: int = 10, iterat
         if max_seconds is not None and spent > max_seconds and len(samples) >= 5:
             break
     return LatencyStats.from_samples(samples, batch)
+
+
+def time_cuda(call: Callable[[], Any], *, batch: int, warmup: int, iterations: int) -> LatencyStats:
+    """Per-call CUDA-event timing (inputs on the device: copies excluded)."""
+    import torch
+
+    for _ in range(warmup):
+        call()
+    torch.cuda.synchronize()
+    starts = [torch.cuda.Event(enable_timing=True) for _ in range(iterations)]
+    ends = [torch.cuda.Event(enable_timing=True) for _ in range(iterations)]
+    for s, e in zip(starts, ends, strict=True):
+        s.record()
+        call()
+        e.record()
+    torch.cuda.synchronize()
+    return LatencyStats.from_samples([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)], batch)

@@ -83,6 +83,10 @@ def runtime_of(engine: str) -> str:
     return str(engine).split(":", 1)[0]
 
 
+#: The device a runtime always runs on; PyTorch runtimes run where the model is (not listed).
+RUNTIME_DEVICE = {"ort-cpu": "cpu", "ov-cpu": "cpu", "ort-cuda": "cuda", "ort-trt": "cuda"}
+
+
 def option_of(engine: str) -> str:
     """The option part of a full engine name (``cudagraphs``), or empty."""
     parts = str(engine).split(":")

@@ -88,3 +88,16 @@ def test_resume_checks_its_folder_and_profile(tmp_path):
     run_dir, previous = _resume("r1", "sst2", nbs)
     assert run_dir == folder.resolve() and [o.name for o in previous] == ["10_baseline"]  # 40 runs again
     assert main(["run", "--profile", "smoke", "--only", "40", "--resume"]) == 2
+
+
+@pytest.mark.parametrize("name", ["default", "smoke", "sst2", "gpu", "squad"])
+def test_every_profile_plans_against_the_notebooks(name, tmp_path):
+    """Each shipped profile's parameters exist in the notebooks with the right types (checked before any run)."""
+    nbs = discover()
+    params = plan(nbs, nbs, load_profile(name), {}, tmp_path)
+    assert params["10"]["smoke"] is (name == "smoke")
+    if name == "gpu":
+        assert {nb: p["device"] for nb, p in params.items() if "device" in p} and all(
+            p["device"] == "cuda" for p in params.values() if "device" in p)
+    if name == "squad":
+        assert params["10"]["data"].endswith("dev-v1.1.json") and params["10"]["max_length"] == 256

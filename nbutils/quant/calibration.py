@@ -28,14 +28,16 @@ def collect_statistics(model: torch.nn.Module, batches: Iterable[dict[str, np.nd
     import torch
     from modelopt.torch.quantization.model_calib import enable_stats_collection
 
+    from nbutils.device import model_device, to_device
     from nbutils.progress import bar as tqdm
     from nbutils.tasks import model_inputs
 
+    device = model_device(model)
     enable_stats_collection(model)
     seen = 0
     with torch.no_grad():
         for batch in tqdm(list(batches), desc="calibrate", disable=not progress, leave=False):
-            model(**{k: torch.as_tensor(v) for k, v in model_inputs(batch).items()})
+            model(**to_device(model_inputs(batch), device))
             seen += len(batch["input_ids"])
     if seen == 0:
         raise NbUtilsError("the calibration set is empty", "give calib_samples > 0 (e.g. 256 training sentences)")
@@ -49,6 +51,8 @@ def apply_calibrator(model: torch.nn.Module, calibrator: str) -> None:
     Can be called again with another method: the histograms are kept.
     """
     from modelopt.torch.quantization.calib.histogram import HistogramCalibrator
+
+    from nbutils.device import model_device
 
     if calibrator not in CALIBRATORS:
         raise NbUtilsError(f"unknown calibrator {calibrator!r}", f"use one of: {', '.join(CALIBRATORS)}")
@@ -64,7 +68,7 @@ def apply_calibrator(model: torch.nn.Module, calibrator: str) -> None:
             if method == "max":
                 import torch
 
-                q.amax = torch.as_tensor(float(cal._calib_bin_edges[-1]))
+                q.amax = torch.as_tensor(float(cal._calib_bin_edges[-1]), device=model_device(model))
             else:
                 q.load_calib_amax(method, **kwargs)
         else:
@@ -80,9 +84,16 @@ def histogram(model: torch.nn.Module, quantizer_name: str) -> tuple[np.ndarray, 
         close = [n for n in qs if quantizer_name.split(".")[-1] in n][:5]
         raise NbUtilsError(f"no enabled quantizer named {quantizer_name!r}", f"pick one from quant_summary(); e.g. {close}")
     cal = qs[quantizer_name]._calibrator
-    edges = np.asarray(cal._calib_bin_edges, dtype=np.float64)
-    counts = np.asarray(cal._calib_hist, dtype=np.float64)
+    edges = _host(cal._calib_bin_edges)
+    counts = _host(cal._calib_hist)
     return edges, counts
+
+
+def _host(values: object) -> np.ndarray:
+    """A calibrator's statistics as float64 numpy (they live on the model's device: a GPU tensor on CUDA)."""
+    if hasattr(values, "detach"):
+        values = values.detach().float().cpu().numpy()  # type: ignore[attr-defined]
+    return np.asarray(values, dtype=np.float64)
 
 
 def amax_under(model: torch.nn.Module, quantizer_name: str, calibrator: str) -> float:

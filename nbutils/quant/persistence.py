@@ -42,8 +42,9 @@ def save_quantized(model: torch.nn.Module, tokenizer: Any, dest: str | Path, met
     return Path(dest)
 
 
-def load_quantized(path: str | Path, *, task: str = "classification", num_labels: int = 2) -> torch.nn.Module:
-    """Rebuild a model saved by :func:`save_quantized`, with its quantizers and ranges."""
+def load_quantized(path: str | Path, *, task: str = "classification", num_labels: int = 2,
+                   device: Any = None) -> torch.nn.Module:
+    """Rebuild a model saved by :func:`save_quantized`, with its quantizers and ranges (on ``device``; CPU default)."""
     import torch
 
     from nbutils.models import load_model
@@ -65,7 +66,7 @@ def load_quantized(path: str | Path, *, task: str = "classification", num_labels
             q.disable_calib()
         else:
             q.disable()
-    return model.eval()
+    return (model.to(device) if device is not None else model).eval()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,6 +92,7 @@ def ensure_ptq(base: Any, run_dir: Path, *, calib_samples: int, calibrator: str 
 
     Returns the quantized model and its recipe name.
     """
+    from nbutils.device import model_device
     from nbutils.tasks import encode
 
     path = ptq_dir(run_dir, base.config.key())
@@ -102,5 +104,6 @@ def ensure_ptq(base: Any, run_dir: Path, *, calib_samples: int, calibrator: str 
         save_quantized(qm, base.tokenizer, path, {"placement": "trt-bert", "recipe": f"ptq-{calibrator}",
                                                   "task": base.data.task})
     meta = read_json(path / "nbutils.json")
-    model = load_quantized(path, task=base.data.task, num_labels=max(base.data.num_labels, 2))
+    model = load_quantized(path, task=base.data.task, num_labels=max(base.data.num_labels, 2),
+                           device=model_device(base.model))
     return model, str(meta["recipe"])

@@ -78,10 +78,13 @@ def run_qat(base: Any, ptq_model: Any, run_dir: Path, *, epochs: float, lr: floa
     Returns ``(model, TrainResult)``. The quantizer ranges stay at their calibrated values. ``on_log`` receives
     the training history while it grows (notebook 30's live curves).
     """
+    from nbutils.device import check_training_fits
     from nbutils.models import fine_tune, torch_predictor
     from nbutils.tasks import encode, evaluate
 
     cfg = base.config
+    check_training_fits(base.device, ptq_model, batch=cfg.batch_size, seq=cfg.max_length, precision="fp32",
+                        what="QAT (fake quantization in FP32)" + (" with a distillation teacher" if kd else ""))
     train = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, batch_size=cfg.batch_size,
                    shuffle=True, seed=cfg.seed + 1).batches
     main = main_metric(base.data.task)

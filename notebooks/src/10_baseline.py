@@ -21,6 +21,8 @@ lr: float = 0.0001  # peak learning rate (AdamW, 10% warm-up, then linear decay)
 batch_size: int = 32  # training batch size
 max_length: int = 64  # maximum tokens per sequence (QA windows use this length too)
 seed: int = 0  # random seed for data order and new heads
+device: str = "auto"  # where PyTorch trains, calibrates and evaluates: auto (CUDA when a GPU is visible), cpu or cuda
+train_precision: str = "auto"  # FP32 fine-tuning arithmetic: auto (BF16 autocast on a GPU), fp32 or bf16
 latency_batches: list = [1, 8]  # batch sizes for the PyTorch FP32 latency measurement
 latency_iterations: int = 50  # timed iterations per latency measurement (after 5 warm-up calls)
 smoke: bool = False  # CI mode: 128 training / 64 validation examples, one epoch, few timing iterations
@@ -40,7 +42,8 @@ from nbutils.results import Measurement
 run = start("10_baseline", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
                                  epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
-                                 smoke=smoke)
+                                 smoke=smoke, device=device,
+                                 train_precision=train_precision)
 iterations = 5 if smoke else latency_iterations
 cfg
 
@@ -85,7 +88,7 @@ rows.append(Measurement("size_mb", sum(f.stat().st_size for f in base.path.glob(
                         "fp32", "torch-eager:fp32", "fp32", None, None, extra))
 for stats in lat:
     rows += stats.measurements(recipe="fp32", engine="torch-eager:fp32", precision="fp32", seq=cfg.max_length, extra=extra)
-print(f"recorded {run.record(rows, model=name, task=base.data.task, data=base.data.describe())} figures")
+print(f"recorded {run.record(rows, model=name, task=base.data.task, data=base.data.describe(), device=cfg.where)} figures")
 
 # %% [markdown]
 # ## Summary

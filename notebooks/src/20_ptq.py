@@ -36,6 +36,8 @@ lr: float = 0.0001  # baseline learning rate
 batch_size: int = 32  # baseline batch size
 max_length: int = 64  # maximum tokens per sequence
 seed: int = 0  # random seed
+device: str = "auto"  # where PyTorch trains, calibrates and evaluates: auto (CUDA when a GPU is visible), cpu or cuda
+train_precision: str = "auto"  # FP32 fine-tuning arithmetic: auto (BF16 autocast on a GPU), fp32 or bf16
 calib_samples: int = 512  # training sentences used for calibration (never validation)
 calibrators: list = ["max", "percentile-99.9", "percentile-99.99", "percentile-99.999", "entropy", "mse"]  # methods to compare
 placements: list = ["per-tensor", "ffn-only"]  # extra placements, calibrated with the best method
@@ -59,7 +61,8 @@ from nbutils.vocab import main_metric
 run = start("20_ptq", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
                                  epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
-                                 smoke=smoke)
+                                 smoke=smoke, device=device,
+                                 train_precision=train_precision)
 n_calib = min(calib_samples, 32) if smoke else calib_samples
 recipes = [quant.Recipe(c) for c in calibrators] + [quant.Recipe("max", p) for p in placements]
 for r in recipes:
@@ -150,7 +153,7 @@ best_path = quant.save_quantized(qmodel, base.tokenizer, quant.ptq_dir(run.run_d
                                   "calib_samples": n_calib, "task": base.data.task})
 print(f"best PTQ recipe: ptq-{best_cal} -> {best_path}")
 n = run.record(quant.rows_to_measurements(rows, seq=cfg.max_length), model=base.model_name, task=base.data.task,
-               data=base.data.describe())
+               data=base.data.describe(), device=cfg.where)
 print(f"recorded {n} figures")
 plots.bar(table, x="recipe", y=main, title=f"Validation {main} by recipe (FP32 = {fp32.metrics[main]:.2f})")
 

@@ -20,6 +20,8 @@ lr: float = 0.0001  # baseline learning rate
 batch_size: int = 32  # batch size (baseline and QAT)
 max_length: int = 64  # maximum tokens per sequence
 seed: int = 0  # random seed
+device: str = "auto"  # where PyTorch trains, calibrates and evaluates: auto (CUDA when a GPU is visible), cpu or cuda
+train_precision: str = "auto"  # FP32 fine-tuning arithmetic: auto (BF16 autocast on a GPU), fp32 or bf16
 calib_samples: int = 512  # calibration sentences if the PTQ model must be built here
 qat_epochs: float = 1.0  # QAT epochs over the training set
 qat_lr: float = 0.00002  # QAT peak learning rate (cosine schedule after 10% warm-up)
@@ -45,7 +47,8 @@ from nbutils.vocab import main_metric
 run = start("30_qat", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
                                  epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
-                                 smoke=smoke)
+                                 smoke=smoke, device=device,
+                                 train_precision=train_precision)
 n_epochs = min(qat_epochs, 0.25) if smoke else qat_epochs
 
 # %% [markdown]
@@ -88,7 +91,7 @@ for name, res in results.items():
     rows.append(row)
 final = pd.DataFrame(rows)
 measurements = quant.rows_to_measurements(rows, seq=cfg.max_length)
-print(f"recorded {run.record(measurements, model=base.model_name, task=base.data.task, data=base.data.describe())} figures")
+print(f"recorded {run.record(measurements, model=base.model_name, task=base.data.task, data=base.data.describe(), device=cfg.where)} figures")
 final
 
 # %% [markdown]

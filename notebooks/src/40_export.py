@@ -22,6 +22,8 @@ lr: float = 0.0001  # baseline learning rate
 batch_size: int = 32  # baseline batch size
 max_length: int = 64  # maximum tokens per sequence
 seed: int = 0  # random seed
+device: str = "auto"  # where PyTorch trains, calibrates and evaluates: auto (CUDA when a GPU is visible), cpu or cuda
+train_precision: str = "auto"  # FP32 fine-tuning arithmetic: auto (BF16 autocast on a GPU), fp32 or bf16
 calib_samples: int = 512  # calibration sentences (training split) for ONNX Runtime static quantization
 opset: int = 17  # ONNX opset (17 or newer)
 ort_calibrators: list = ["minmax", "entropy", "percentile-99.99", "percentile-99.999"]  # ONNX Runtime static calibrators
@@ -51,7 +53,8 @@ from nbutils.vocab import engine_for_file, main_metric
 run = start("40_export", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
                                  epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
-                                 smoke=smoke)
+                                 smoke=smoke, device=device,
+                                 train_precision=train_precision)
 n_calib = min(calib_samples, 32) if smoke else calib_samples
 calibrators, levels = ort_calibrators, optimum_levels  # explicit -p values always win (smoke profile sets short lists)
 
@@ -67,7 +70,8 @@ for kd in (False, True):
     path = quant.qat_dir(run.run_dir, cfg.key(), kd)
     name = "qat-kd" if kd else "qat"
     if (path / "quantizers.pt").is_file():
-        qat_models[name] = quant.load_quantized(path, task=base.data.task, num_labels=max(base.data.num_labels, 2))
+        qat_models[name] = quant.load_quantized(path, task=base.data.task, num_labels=max(base.data.num_labels, 2),
+                                                device=cfg.where.torch)
     else:
         kd_cfg = quant.KDConfig() if kd else None
         qat_models[name], _ = quant.run_qat(base, ptq_model, run.run_dir, epochs=0.05 if smoke else qat_epochs,
@@ -165,7 +169,7 @@ for name, v in variants.items():
                      for m, val in res.metrics.items()]
     measurements.append(Measurement("size_mb", v.size_mb, name, engine, v.precision, None, None, extra))
 table = pd.DataFrame(rows)
-print(f"recorded {run.record(measurements, model=base.model_name, task=task, data=base.data.describe())} figures")
+print(f"recorded {run.record(measurements, model=base.model_name, task=task, data=base.data.describe(), device=cfg.where)} figures")
 table
 
 # %% [markdown]

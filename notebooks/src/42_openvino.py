@@ -21,6 +21,8 @@ lr: float = 0.0001  # baseline learning rate
 batch_size: int = 32  # batch size (baseline and NNCF QAT)
 max_length: int = 64  # maximum tokens per sequence
 seed: int = 0  # random seed
+device: str = "auto"  # where PyTorch trains, calibrates and evaluates: auto (CUDA when a GPU is visible), cpu or cuda
+train_precision: str = "auto"  # FP32 fine-tuning arithmetic: auto (BF16 autocast on a GPU), fp32 or bf16
 calib_samples: int = 512  # training sentences NNCF calibrates on (never validation)
 nncf_preset: str = "mixed"  # NNCF preset: mixed (asymmetric activations) or performance (symmetric)
 smooth_quant_alpha: float = 0.95  # SmoothQuant strength for MatMuls (NNCF's transformer default; negative: off)
@@ -49,7 +51,8 @@ from nbutils.vocab import engine_for_file, main_metric
 run = start("42_openvino", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
                                  epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
-                                 smoke=smoke)
+                                 smoke=smoke, device=device,
+                                 train_precision=train_precision)
 n_calib = min(calib_samples, 32) if smoke else calib_samples
 n_held = min(ac_samples, 32) if smoke else ac_samples
 options = ov.NncfOptions(preset=nncf_preset, smooth_quant_alpha=smooth_quant_alpha,
@@ -230,7 +233,7 @@ for name, ir in irs.items():
     measurements += [Measurement(m, val, name, engine, ir.precision, None, cfg.max_length, extra)
                      for m, val in res.metrics.items()]
     measurements.append(Measurement("size_mb", ir.size_mb, name, engine, ir.precision, None, None, extra))
-print(f"recorded {run.record(measurements, model=base.model_name, task=task, data=base.data.describe())} figures")
+print(f"recorded {run.record(measurements, model=base.model_name, task=task, data=base.data.describe(), device=cfg.where)} figures")
 table = pd.DataFrame(rows).set_index("recipe")
 failed = table.index[~table.parity_ok].tolist()
 print("parity failures:", failed or "none")

@@ -21,6 +21,8 @@ lr: float = 0.0001  # baseline learning rate
 batch_size: int = 32  # baseline batch size
 max_length: int = 64  # maximum tokens per sequence
 seed: int = 0  # random seed
+device: str = "auto"  # where PyTorch trains, calibrates and evaluates: auto (CUDA when a GPU is visible), cpu or cuda
+train_precision: str = "auto"  # FP32 fine-tuning arithmetic: auto (BF16 autocast on a GPU), fp32 or bf16
 calib_samples: int = 512  # calibration sentences for files that must be built here
 providers: list = ["cpu", "cuda", "tensorrt"]  # execution providers for the node-placement table
 smoke: bool = False  # CI mode: tiny baseline
@@ -40,7 +42,8 @@ from nbutils.notebook import start
 run = start("45_kernels", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
                                  epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
-                                 smoke=smoke)
+                                 smoke=smoke, device=device,
+                                 train_precision=train_precision)
 n_calib = min(calib_samples, 32) if smoke else calib_samples
 
 # %% [markdown]

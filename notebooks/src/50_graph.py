@@ -23,6 +23,8 @@ lr: float = 0.0001  # baseline learning rate
 batch_size: int = 32  # baseline batch size
 max_length: int = 64  # maximum tokens per sequence
 seed: int = 0  # random seed
+device: str = "auto"  # where PyTorch trains, calibrates and evaluates: auto (CUDA when a GPU is visible), cpu or cuda
+train_precision: str = "auto"  # FP32 fine-tuning arithmetic: auto (BF16 autocast on a GPU), fp32 or bf16
 calib_samples: int = 512  # calibration sentences for files that must be built here
 int8_files: list = ["ptq", "ort-static-minmax"]  # INT8 recipes to inspect ('ptq' is the run's best ModelOpt PTQ)
 expand_layer: int = 0  # encoder layer drawn node by node in the detailed views
@@ -49,7 +51,8 @@ from nbutils.tasks import encode
 run = start("50_graph", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
                                  epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
-                                 smoke=smoke)
+                                 smoke=smoke, device=device,
+                                 train_precision=train_precision)
 n_calib = min(calib_samples, 32) if smoke else calib_samples
 
 # %% [markdown]
@@ -126,7 +129,7 @@ for name in int8_names:
                          {"tensor": r.tensor, "producer": r.producer, "reference": r.reference,
                           "rel_error": float(r.rel_error), "sentences": sum(len(b["input_ids"]) for b in calib)})
              for r in errors[name].itertuples() if pd.notna(r.sqnr_db) and abs(r.sqnr_db) != float("inf")]
-print(f"recorded {run.record(rows, model=base.model_name, task=base.data.task, data=base.data.describe())} figures")
+print(f"recorded {run.record(rows, model=base.model_name, task=base.data.task, data=base.data.describe(), device=cfg.where)} figures")
 display(ex.figure(int8_names[0], mode=f"layer {expand_layer}", overlay="SQNR (dB)"))
 
 # %% [markdown]

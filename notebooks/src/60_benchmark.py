@@ -23,6 +23,8 @@ lr: float = 0.0001  # baseline learning rate
 batch_size: int = 32  # baseline training batch size
 max_length: int = 64  # baseline maximum tokens per sequence
 seed: int = 0  # random seed
+device: str = "auto"  # where PyTorch trains, calibrates and evaluates: auto (CUDA when a GPU is visible), cpu or cuda
+train_precision: str = "auto"  # FP32 fine-tuning arithmetic: auto (BF16 autocast on a GPU), fp32 or bf16
 calib_samples: int = 512  # calibration sentences for INT8 engines that must be built here
 engines: list = []  # engine names (empty: this machine's defaults; see nbutils.engines.ENGINES)
 batch_sizes: list = [1, 8]  # batch sizes of the grid
@@ -67,7 +69,8 @@ if is_untrained(model):
 else:
     cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
                                      epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
-                                     smoke=smoke)
+                                     smoke=smoke, device=device,
+                                 train_precision=train_precision)
     base = ensure_baseline(cfg, run.run_dir)
     assets, ptq_recipe = trained_assets(base, run.run_dir, calib_samples=min(calib_samples, 32) if smoke else calib_samples,
                                         folder=run.path("bench", model_slug(model)))

@@ -23,6 +23,8 @@ lr: float = 0.0001  # baseline learning rate
 batch_size: int = 32  # baseline batch size
 max_length: int = 64  # maximum tokens per sequence
 seed: int = 0  # random seed
+device: str = "auto"  # where PyTorch trains, calibrates and evaluates: auto (CUDA when a GPU is visible), cpu or cuda
+train_precision: str = "auto"  # FP32 fine-tuning arithmetic: auto (BF16 autocast on a GPU), fp32 or bf16
 ptq_checkpoint: str = ""  # PTQ checkpoint folder (empty: notebook 20's best for this baseline in this run)
 ranking: str = "quant-alone-sqnr"  # how groups are ordered (nbutils.sensitivity.RANKINGS)
 ks: list = [0, 1, 2, 3, 4, 6, 8, 12]  # numbers of most-sensitive groups left in floating point (the sweep)
@@ -59,7 +61,8 @@ validate_grid(["ort-cpu:fp32"], bench_batches, [flop_seq], warmup=2, iterations=
 run = start("80_sensitivity", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
                                  epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
-                                 smoke=smoke)
+                                 smoke=smoke, device=device,
+                                 train_precision=train_precision)
 
 # %% [markdown]
 # ## Step 1: the calibrated PTQ model and its groups
@@ -72,7 +75,7 @@ fp32, task, main = base.result, base.data.task, main_metric(base.data.task)
 ckpt = sensitivity.check_ptq_checkpoint(ptq_checkpoint or quant.ptq_dir(run.run_dir, cfg.key()), base.path)
 ptq_path = ptq_checkpoint or quant.ptq_dir(run.run_dir, cfg.key())
 ptq_recipe = str(ckpt["recipe"])
-qmodel = quant.load_quantized(ptq_path, task=task, num_labels=max(base.data.num_labels, 2))
+qmodel = quant.load_quantized(ptq_path, task=task, num_labels=max(base.data.num_labels, 2), device=cfg.where.torch)
 groups = sensitivity.groups(qmodel)
 sites = sensitivity.matmul_sites(qmodel, flop_seq)
 all_on = sensitivity.enabled_quantizers(qmodel)
@@ -105,7 +108,7 @@ for row in table.to_dict("records"):
         measurements.append(Measurement(name, float(row[metric]), ptq_recipe, "torch-eager:int8-sim",
                                         "int8", None, cfg.max_length, {"group": row["group"], "block": row["block"],
                                                                        "role": row["role"]}))
-run.record(measurements, model=base.model_name, task=task, data=base.data.describe())
+run.record(measurements, model=base.model_name, task=task, data=base.data.describe(), device=cfg.where)
 order = sensitivity.rank(table, ranking)
 table.set_index("group").loc[order].round(3).head(12)
 
@@ -194,7 +197,7 @@ for recipe, r in compare.iterrows():
     rows += [Measurement(main, float(r[main]), recipe, "torch-eager:int8-sim", "int8", None, cfg.max_length, extra),
              Measurement("int8_flop_share", float(r["int8_flop_share"]), recipe, "torch-eager:int8-sim", "int8", None,
                          flop_seq, extra)]
-run.record(rows, model=base.model_name, task=task, data=base.data.describe())
+run.record(rows, model=base.model_name, task=task, data=base.data.describe(), device=cfg.where)
 print(f"auto_quantize: constraint satisfied {aq['satisfied']}; {len(aq['int8_layers'])} INT8 layers, "
       f"{len(aq['float_layers'])} float")
 compare.drop(columns=["k", "meets_targets"], errors="ignore").round(4)
@@ -231,7 +234,7 @@ extra = {"file": str(variant.path), "sha256": variant.meta["sha256"], **session.
 run.record([Measurement(m, v, name, "ort-cpu:int8-qdq", "int8", None, cfg.max_length, extra)
             for m, v in ort_res.metrics.items() if m != "agreement"]
            + [Measurement("int8_flop_share", graph_share["int8_share"], name, "ort-cpu:int8-qdq", "int8", None,
-                          flop_seq, extra)], model=base.model_name, task=task, data=base.data.describe())
+                          flop_seq, extra)], model=base.model_name, task=task, data=base.data.describe(), device=cfg.where)
 pd.Series(check).to_frame("value")
 
 # %%

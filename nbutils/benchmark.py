@@ -72,6 +72,8 @@ def bench_cli(args: argparse.Namespace) -> int:
     from nbutils.runs import NotebookRun
 
     names = [n.strip() for n in args.engines.split(",") if n.strip()] or engines.default_engines()
+    if names == ["gpu-all"]:
+        names = engines.default_engines(full=True)
     batches, seqs = _ints("--batch", args.batch), _ints("--seq", args.seq)
     engines.validate_grid(names, batches, seqs, warmup=args.warmup, iterations=args.iterations)
     if args.threads < 0:

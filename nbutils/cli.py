@@ -34,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("params", help="list every notebook's parameters")
     b = sub.add_parser("bench", help="time engines over a batch x sequence grid (records to the results database)")
     b.add_argument("--model", default="random:bert-base", help="model spec (random:bert-base for latency-only work)")
-    b.add_argument("--engines", default="", help="comma-separated engine names (default: this machine's defaults)")
+    b.add_argument("--engines", default="", help="comma-separated engine names (default: this machine's defaults; "
+                   "gpu-all: every GPU engine)")
     b.add_argument("--batch", default="1,8", help="comma-separated batch sizes")
     b.add_argument("--seq", default="128", help="comma-separated sequence lengths")
     b.add_argument("--warmup", type=int, default=10)

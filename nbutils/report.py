@@ -202,4 +202,4 @@ def int8_table(results: list[tuple[str, str, object]], fp32: object) -> pd.DataF
             row["95% CI"] = f"[{ci['low']:+.2f}, {ci['high']:+.2f}]"
             row["differs from FP32"] = "yes" if ci["distinguishable"] else "cannot tell"
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).fillna("")  # FP32's own delta cells are empty, not NaN

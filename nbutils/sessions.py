@@ -166,6 +166,7 @@ def make_session(path: str | Path, provider: str = "cpu", *, threads: int = 0, q
         if hasattr(ort, "preload_dlls"):
             ort.preload_dlls()  # finds the CUDA libraries installed with torch
         cuda_opts = {"enable_cuda_graph": "1"} if cuda_graph and provider == "cuda" else {}
+        cuda_opts["use_tf32"] = "0"  # ONNX Runtime's CUDA default is TF32 matmuls: an FP32 file must run in FP32
         providers.append(("CUDAExecutionProvider", cuda_opts))
         options["cuda_graph"] = bool(cuda_graph)
     providers.append("CPUExecutionProvider")
@@ -190,6 +191,20 @@ def _input_names(path: str | Path) -> list[str]:
     import onnx
 
     return [i.name for i in onnx.load(str(path), load_external_data=False).graph.input]
+
+
+def accuracy_provider(precision: str, device: Any) -> str:
+    """The ONNX Runtime provider an accuracy pass runs a file on (``cuda`` or ``cpu``).
+
+    ``cuda`` for FP32/FP16 files when the run's device (:class:`nbutils.device.Device`) is a GPU and onnxruntime-gpu
+    is usable. INT8 files always run on the CPU provider: that is where ONNX Runtime has INT8 kernels (on CUDA a Q/DQ file runs
+    as floating point plus Q/DQ work, see the README), so their accuracy is the accuracy of the INT8 arithmetic.
+    """
+    from nbutils import env
+
+    if precision in ("fp32", "fp16") and getattr(device, "is_cuda", False) and env.ort_cuda_status().usable:
+        return "cuda"
+    return "cpu"
 
 
 def ort_predictor(info: SessionInfo) -> Any:

@@ -114,7 +114,7 @@ for recipe in ("fp32-fused", "fp16", "ptq"):
             print(f"   {ep}: {sum(ops.values())} nodes: " + ", ".join(f"{k} {v}" for k, v in sorted(ops.items())))
 PY
   elif [ "$bmode" = main ]; then
-    python3 -m nbutils bench --model random:bert-base --batch 1,8,64,128 --seq 128 --warmup 20 --iterations 200 \
+    python3 -m nbutils bench --model random:bert-base --batch 1,8,64,128 --seq 128 --warmup 20 --iterations 200 --engines gpu-all \
       --run-id gpu-bert-base-s128 | tee "$out/bench-bert-base-s128.txt"
   else
     fast=torch-eager:fp16,torch-eager:bf16,ort-cuda:fp16,ort-cuda:fp16:cudagraph,ort-trt:fp16,ort-trt:int8

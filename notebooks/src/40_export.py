@@ -148,7 +148,8 @@ for c in calibrators:
 # %%
 rows, measurements = [], []
 for name, v in variants.items():
-    session = sessions.make_session(v.path, "cpu")
+    provider = sessions.accuracy_provider(v.precision, cfg.where)  # float files on the GPU there; INT8 on the CPU
+    session = sessions.make_session(v.path, provider)
     predict = sessions.ort_predictor(session)
     reference = torch_predictor(torch_sources.get(name, eager))
     par = export.parity(reference, predict, base.validation.batches, v.precision)
@@ -164,7 +165,7 @@ for name, v in variants.items():
     rows.append(row)
     extra = {"variant": name, "file": str(v.path), "sha256": v.meta["sha256"], **session.provenance(),
              **{k: row[k] for k in ("parity_max_abs", "parity_cosine", "parity_top1_%", "parity_ok")}}
-    engine = engine_for_file("ort-cpu", name, v.precision)  # one identity per variant (nbutils.vocab)
+    engine = engine_for_file(f"ort-{provider}", name, v.precision)  # one identity per variant (nbutils.vocab)
     measurements += [Measurement(m, val, name, engine, v.precision, None, cfg.max_length, extra)
                      for m, val in res.metrics.items()]
     measurements.append(Measurement("size_mb", v.size_mb, name, engine, v.precision, None, None, extra))

@@ -45,10 +45,10 @@ from nbutils.export import MODEL_FILE, load_variant
 from nbutils.models import torch_predictor
 from nbutils.notebook import start
 from nbutils.results import Measurement, read_results
-from nbutils.sessions import make_session, ort_predictor
+from nbutils.sessions import accuracy_provider, make_session, ort_predictor
 from nbutils.tasks import evaluate
 from nbutils.timing import time_callable
-from nbutils.vocab import engine_for_file, main_metric, recipe_of_folder
+from nbutils.vocab import RUNTIME_DEVICE, engine_for_file, main_metric, recipe_of_folder, runtime_of
 
 run = start("70_accuracy", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
@@ -75,8 +75,9 @@ if not found:
 for folder in found:
     v = load_variant(folder)
     recipe = recipe_of_folder(folder) if v.recipe != "ptq" else ptq_recipe
-    variants.append((recipe, engine_for_file("ort-cpu", recipe, v.precision), v.precision,
-                     ort_predictor(make_session(v.path, "cpu"))))
+    provider = accuracy_provider(v.precision, cfg.where)  # FP32/FP16 files on the GPU where there is one
+    variants.append((recipe, engine_for_file(f"ort-{provider}", recipe, v.precision), v.precision,
+                     ort_predictor(make_session(v.path, provider))))
 # OpenVINO IRs (notebook 42: onnx/<recipe>/openvino/); without them, the FP32 and NNCF INT8 IRs are built now.
 irs = sorted(p.parent for p in onnx_root.glob(f"*/{ov.IR_FOLDER}/{ov.IR_FILE}")) if onnx_root.is_dir() else []
 if not ov.unavailable_reason():
@@ -171,7 +172,8 @@ for recipe, engine, precision, predict in variants:
         continue
     stats = time_callable(lambda p=predict: p(feed), batch=latency_batch, warmup=2, iterations=5 if smoke else 30)
     extra_lat += stats.measurements(recipe=recipe, engine=engine, precision=precision, seq=seq,
-                                    extra={"timed_by": "70_accuracy", "device": "cpu"})
+                                    extra={"timed_by": "70_accuracy",
+                                           "device": RUNTIME_DEVICE.get(runtime_of(engine), cfg.where.kind)})
 if extra_lat:
     run.record(extra_lat, model=base.model_name, task=base.data.task, data="synthetic token ids (latency only)")
     frame = read_results(run.run_id, run.db)

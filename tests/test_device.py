@@ -123,3 +123,48 @@ def test_training_that_cannot_fit_writes_no_checkpoint(tmp_path, monkeypatch):
         train_baseline(cfg, tmp_path, progress=False)
     assert not cfg.checkpoint_dir(tmp_path).exists()
     assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").iterdir())
+
+
+def test_int8_table_deltas_and_intervals_are_paired_per_example():
+    import pandas as pd  # noqa: F401
+
+    from nbutils.report import int8_table
+    from nbutils.tasks import EvalResult
+
+    fp32 = EvalResult({"exact_match": 50.0, "f1": 60.0}, [], None, np.array([100.0, 20.0, 60.0, 60.0]))
+    same = EvalResult({"exact_match": 50.0, "f1": 60.0}, [], None, fp32.scores.copy())
+    worse = EvalResult({"exact_match": 25.0, "f1": 45.0}, [], None, np.array([100.0, 0.0, 20.0, 60.0]))
+    table = int8_table([("qat (PyTorch)", "torch-eager:int8-sim", same), ("qat (ORT)", "ort-cpu:int8-qdq", worse)],
+                       fp32)
+    assert list(table["model"]) == ["fp32", "qat (PyTorch)", "qat (ORT)"]
+    assert list(table.columns[:4]) == ["model", "engine", "exact_match", "f1"]
+    assert table.loc[0, "Δ f1"] == ""  # the reference has no delta
+    assert table.loc[1, "Δ f1"] == 0.0 and table.loc[1, "95% CI"] == "[+0.00, +0.00]"
+    assert table.loc[2, "Δ f1"] == -15.0  # mean of the per-example F1 differences
+    assert table.loc[1, "differs from FP32"] == "cannot tell"
+
+
+def test_accuracy_provider_keeps_int8_files_on_the_cpu(monkeypatch):
+    from nbutils import env, sessions
+
+    gpu = device.resolve("auto", probe=H100)
+    monkeypatch.setattr(env, "ort_cuda_status", lambda: env.Capability("ort-cuda", True))
+    assert sessions.accuracy_provider("fp16", gpu) == "cuda"
+    assert sessions.accuracy_provider("fp32", gpu) == "cuda"
+    assert sessions.accuracy_provider("int8", gpu) == "cpu"  # ONNX Runtime's INT8 kernels are the CPU's
+    assert sessions.accuracy_provider("fp32", device.resolve("cpu")) == "cpu"
+    monkeypatch.setattr(env, "ort_cuda_status", lambda: env.Capability("ort-cuda", False, reason="no onnxruntime-gpu"))
+    assert sessions.accuracy_provider("fp16", gpu) == "cpu"
+
+
+def test_fine_tune_and_latency_follow_the_model_device():
+    """On the CPU, bf16 autocast is a no-op (FP32 arithmetic) and timing uses the wall clock."""
+    from nbutils.bench import synthetic_batch, torch_latency
+    from nbutils.models import fine_tune, load_model
+
+    model = load_model("random:minilm", num_labels=2, seed=0)
+    batch = synthetic_batch(4, 16) | {"labels": np.array([0, 1, 0, 1])}
+    result = fine_tune(model, [batch], epochs=2, progress=False, precision="bf16")
+    assert len(result.history) == 2 and all(np.isfinite(r["loss"]) for r in result.history)
+    stats = torch_latency(model, batches=[2], seq=16, iterations=3, warmup=1)
+    assert stats[0].batch == 2 and stats[0].p50_ms > 0

@@ -124,3 +124,29 @@ def test_executed_notebooks_are_light_and_quiet(smoke_run):
     print("executed notebook MB and largest warning block:", report)
     assert all(mb < 3.0 for mb, _ in report.values()), report
     assert all(w <= 10 for _, w in report.values()), report
+
+
+def test_squad_path_end_to_end_gives_the_int8_table(squad_file, tmp_path, monkeypatch):
+    """Extractive QA through 10-70 (the squad profile, shrunk): EM/F1 rows and 70's INT8 table with intervals."""
+    import pandas as pd
+
+    from nbutils.runner import run_suite
+
+    monkeypatch.setenv("NBUTILS_RUNS_DIR", str(tmp_path / "runs"))
+    run_dir, outcomes = run_suite("squad", only="10,20,30,40,70", progress=False,
+                                  overrides=["smoke=true", f"data={squad_file}", "train_samples=24", "eval_samples=12",
+                                             "calibrators=[max, percentile-99.99]", "qat_epochs=0.5"])
+    failed = [o.error for o in outcomes if not o.ok]
+    assert not failed, failed
+    df = read_results(run_dir.name, tmp_path / "runs" / "results.sqlite", all_columns=True)
+    assert set(df.task) == {"qa"} and {"exact_match", "f1"} <= set(df.metric)
+    assert df.data.str.contains("split by article").all()
+    rows70 = df[(df.notebook == "70_accuracy") & (df.metric == "f1")]
+    devices = {json.loads(e).get("device") for e in rows70.extra}
+    assert devices <= {"cpu", "cuda"} and devices  # every figure says where it ran
+    table = pd.read_csv(run_dir / "report" / "int8-table.csv")
+    assert table.model.iloc[0] == "fp32"
+    assert any(m.startswith("qat (PyTorch") for m in table.model) and any(m.startswith("qat-kd (PyTorch") for m in table.model)
+    assert any(m.startswith("qat (ONNX Runtime INT8") for m in table.model)
+    assert {"exact_match", "f1", "Δ f1", "95% CI"} <= set(table.columns)
+    assert table["95% CI"].iloc[1:].str.match(r"\[[+-]\d+\.\d\d, [+-]\d+\.\d\d\]").all()

@@ -154,8 +154,9 @@ def load_model(spec: str = DEFAULT_MODEL, *, task: str = "classification", num_l
             same = getattr(config, "num_labels", None) == num_labels
             kwargs.update(num_labels=num_labels, ignore_mismatched_sizes=not same)
         # "Some weights ... are newly initialized" is expected: the task head is new and fine-tuning trains it
-        # (notebook 10 says so in its text), so transformers' notice is scoped out here.
-        with quiet(loggers=["transformers.modeling_utils"]):
+        # (notebook 10 says so in its text), so transformers' notice is scoped out here; so is "layers were not
+        # sharded" (BERT declares a tensor-parallel plan; seen on the GPU machine; nothing is sharded here).
+        with quiet(loggers=["transformers.modeling_utils", "transformers.integrations.tensor_parallel"]):
             model = cls.from_pretrained(src, **kwargs)
     except NbUtilsError:
         raise

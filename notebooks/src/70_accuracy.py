@@ -125,7 +125,8 @@ pd.DataFrame(rows).set_index("recipe").round(3)
 # The layout of the published INT8 results (e.g. the TensorRT BERT demo's SQuAD table: FP32 against INT8 F1): FP32,
 # the best PTQ model of notebook 20, QAT and QAT with distillation from notebook 30 (all three as PyTorch fake
 # quantization on this run's device), and the QAT model's ONNX file run by ONNX Runtime's INT8 kernels on the CPU.
-# Each delta comes with a paired bootstrap 95% interval over the same validation examples.
+# Each delta comes with a paired bootstrap 95% interval over the same validation examples. The PyTorch rows simulate
+# INT8 (fake quantization): they are references for the files, not deployments, so they get no latency point below.
 
 # %%
 ptq_model = assets.quantized()

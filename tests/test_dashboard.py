@@ -184,7 +184,10 @@ def test_voila_dashboard_in_chromium(board_db):
     port = free_port()
     env = {**os.environ, "NBUTILS_RUNS_DIR": str(board_db)}
     cmd = [sys.executable, "-m", "voila", "notebooks/90_dashboard.ipynb", "--no-browser", f"--port={port}",
-           "--Voila.ip=127.0.0.1", "--show_tracebacks=True"]
+           "--Voila.ip=127.0.0.1", "--show_tracebacks=True",
+           # no websocket pings: tornado 6.5 closes a kernel socket whose pong is 30 s late, which a 2-core CI
+           # machine under load produced once ("Starting buffering" in voila.log, then no widget updates)
+           '--Voila.tornado_settings={"ws_ping_interval": 0}']
     shots = artefacts()
     with server(cmd, f"http://127.0.0.1:{port}/", env, board_db / "voila.log"), browser() as page:
         t0 = time.perf_counter()

@@ -403,9 +403,9 @@ class TorchEngine(Engine):
         return result
 
     def _feed(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        import torch
+        from nbutils.device import to_device
 
-        return {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
+        return to_device(batch, self.device)
 
     def bind(self, batch: int, seq: int) -> Callable[[], Any]:
         import torch

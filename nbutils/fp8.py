@@ -95,11 +95,13 @@ def calibrate_activations(model: torch.nn.Module, batches: list[dict[str, Any]],
             def hook(_m: Any, args: tuple[Any, ...], name: str = name) -> None:
                 amax[name] = max(amax.get(name, 0.0), float(args[0].detach().abs().max()))
             hooks.append(mod.register_forward_pre_hook(hook))
-    device = next(model.parameters()).device
+    from nbutils.device import model_device, to_device
+
+    device = model_device(model)
     try:
         with torch.inference_mode():
             for b in batches:
-                model(**{k: torch.as_tensor(v, device=device) for k, v in b.items() if k != "labels"})
+                model(**to_device({k: v for k, v in b.items() if k != "labels"}, device))
     finally:
         for h in hooks:
             h.remove()

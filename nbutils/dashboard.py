@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 ALL = "(all)"
 SELECT_COLUMNS = ("run_id", "model", "task", "recipe", "engine", "precision", "batch", "seq", "machine")
+#: The controls the speed-up view ignores when it looks up its references (eager FP32, the best float engine).
+REFERENCE_FREE = ("recipe", "engine", "precision")
 
 
 @dataclass
@@ -144,18 +146,35 @@ def latency_view(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def speedup_view(frame: pd.DataFrame) -> go.Figure:
-    """Speed-up over PyTorch eager FP32 and over the best float engine at each shape."""
+def speedup_view(frame: pd.DataFrame, references: pd.DataFrame | None = None) -> go.Figure:
+    """Speed-up over PyTorch eager FP32 and over the best float engine at each shape.
+
+    ``references`` (default ``frame``) is where the reference engines are looked up: the dashboard passes the
+    selection without its engine/recipe/precision filters, so one selected engine still gets its speed-ups.
+    """
     import plotly.graph_objects as go
 
-    sp = report.speedups(frame)
+    sp = report.speedups(frame if references is None else references)
     _nothing(sp, "latency figure")
+    if references is not None:  # keep the selected variants only, computed against every reference
+        keys = set(zip(frame["model"], frame["seq"].map(report.as_int), frame["batch"].map(report.as_int),
+                       frame["engine"], frame["recipe"], strict=True))
+        sp = sp[[k in keys for k in zip(sp["model"], sp["seq"], sp["batch"], sp["engine"], sp["recipe"], strict=True)]]
+        _nothing(sp, "latency figure")
     sp = sp.sort_values("speedup_vs_eager_fp32")
+    names = [f"{lb} · b{b} s{s}" for lb, b, s in zip(sp["label"], sp["batch"], sp["seq"], strict=True)]
+    if len(set(names)) < len(names):  # the same variant and shape timed in several runs: one bar each, named by run
+        names = [f"{n} · {r}" for n, r in zip(names, sp["run_id"], strict=True)]
     fig = go.Figure()
     for col, name in (("speedup_vs_eager_fp32", "vs PyTorch eager FP32"), ("speedup_vs_best_float", "vs best float")):
-        fig.add_trace(go.Bar(y=[f"{lb} · b{b} s{s}" for lb, b, s in zip(sp["label"], sp["batch"], sp["seq"], strict=True)],
-                             x=sp[col], name=name, orientation="h"))
-    fig.update_layout(title="Speed-up (p50), higher is faster", barmode="group", height=max(300, 28 * len(sp) + 120),
+        fig.add_trace(go.Bar(y=names, x=sp[col], name=name, orientation="h"))
+    missing = [name for col, name in (("speedup_vs_eager_fp32", "PyTorch eager FP32"), ("speedup_vs_best_float",
+                                                                                          "a float engine"))
+               if sp[col].isna().all()]
+    title = "Speed-up (p50), higher is faster"
+    if missing:
+        title += f"<br><sub>not timed at these shapes: {' or '.join(missing)} (no bar for that reference)</sub>"
+    fig.update_layout(title=title, barmode="group", height=max(300, 28 * len(sp) + 120),
                       xaxis_title="×", legend={"orientation": "h"})
     return fig
 
@@ -266,7 +285,7 @@ class Dashboard:
             self.status.value = "<br>".join(html_text(w) for w in self.data.warnings)
         self.views = {
             "latency": widgets.View(lambda: latency_view(self.selected()), "latency"),
-            "speedup": widgets.View(lambda: speedup_view(self.selected()), "speed-up"),
+            "speedup": widgets.View(lambda: speedup_view(self.selected(), self.selected(REFERENCE_FREE)), "speed-up"),
             "pareto": widgets.View(lambda: pareto_view(self.selected(), self._batch()), "accuracy vs latency"),
             "accuracy": widgets.View(lambda: accuracy_view(self.selected()), "accuracy table"),
             "demo": widgets.View(lambda: demo_view(self.selected()), "TensorRT-demo table"),
@@ -284,11 +303,11 @@ class Dashboard:
         """The controls' current values."""
         return {col: c.value for col, c in self.controls.items()}
 
-    def selected(self) -> pd.DataFrame:
-        """Rows matching the controls (a message if the database is unusable)."""
+    def selected(self, ignore: tuple[str, ...] = ()) -> pd.DataFrame:
+        """Rows matching the controls, except those named in ``ignore`` (a message if the database is unusable)."""
         if self.data.message:
             raise NbUtilsError(self.data.message.split(". Fix:")[0], "see the message above")
-        return select(self.data.frame, self.selection())
+        return select(self.data.frame, {k: v for k, v in self.selection().items() if k not in ignore})
 
     def _batch(self) -> int | None:
         b = self.controls["batch"].value

@@ -174,6 +174,18 @@ def to_device(batch: Mapping[str, Any], device: Any) -> dict[str, torch.Tensor]:
     return {k: torch.as_tensor(v).to(device, non_blocking=True) for k, v in batch.items()}
 
 
+def cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` itself when it is on the CPU, else a CPU copy (the original stays where it is).
+
+    Converters (ONNX export, OpenVINO's frontend) trace on the CPU, so a file never depends on where training ran.
+    """
+    if model_device(model).type == "cpu":
+        return model
+    import copy
+
+    return copy.deepcopy(model).cpu()
+
+
 @contextlib.contextmanager
 def autocast(device: Any, precision: str) -> Iterator[None]:
     """BF16 autocast on CUDA when ``precision == 'bf16'``; a no-op otherwise (FP32)."""

@@ -135,12 +135,9 @@ def export_torch(model: Any, dest_dir: Path, *, recipe: str, precision: str, sou
 
     if opset < 17:
         raise NbUtilsError(f"opset {opset} is too old", "use opset 17 or newer (LayerNormalization, Q/DQ per-axis)")
-    from nbutils.device import model_device
+    from nbutils.device import cpu_copy
 
-    if model_device(model).type != "cpu":  # export from a CPU copy: the file must not depend on where training ran
-        import copy
-
-        model = copy.deepcopy(model).cpu()
+    model = cpu_copy(model)  # export from a CPU copy: the file must not depend on where training ran
     feed = {k: torch.as_tensor(v) for k, v in synthetic_batch(2, 16).items()}
     outputs = ["start_logits", "end_logits"] if task == "qa" else ["logits"]
     axes = {k: {0: "batch", 1: "sequence"} for k in feed}

@@ -368,13 +368,13 @@ def nncf_qat_model(model: Any, calib: Sequence[dict[str, np.ndarray]], *, option
     The result is the same module with NNCF's hooks; train it with :func:`nbutils.models.fine_tune`, then
     :func:`torch_to_ir` converts it (its quantizers become ``FakeQuantize`` operations).
     """
-    import torch
-
+    from nbutils.device import model_device, to_device
     from nbutils.quiet import quiet
 
     options = options or NncfOptions()
     nncf = _nncf()
-    items = [{k: torch.as_tensor(v) for k, v in b.items()} for b in feeds_for_torch(calib)]
+    # the calibration items sit where the model is: on a GPU, NNCF initialises and trains its quantizers there
+    items = [to_device(b, model_device(model)) for b in feeds_for_torch(calib)]
     kwargs = options.kwargs() | {"subset_size": min(options.subset_size, len(items))}
     model.eval()
     with quiet(loggers=["nncf"]):
@@ -394,11 +394,16 @@ def feeds_for_torch(batches: Iterable[dict[str, np.ndarray]]) -> list[dict[str, 
 
 def torch_to_ir(model: Any, dest_dir: str | Path, *, recipe: str, precision: str,
                 meta: dict[str, Any] | None = None) -> IrVariant:
-    """Convert a PyTorch model (plain or NNCF-quantized) to IR, naming the inputs as the ONNX export does."""
+    """Convert a PyTorch model (plain or NNCF-quantized) to IR, naming the inputs as the ONNX export does.
+
+    A model on the GPU is converted from a CPU copy (the frontend traces with CPU example inputs).
+    """
     import torch
 
     from nbutils.bench import synthetic_batch
+    from nbutils.device import cpu_copy
 
+    model = cpu_copy(model)
     ov = _openvino()
     example = {k: torch.as_tensor(v) for k, v in synthetic_batch(2, 16).items() if k in INPUT_ORDER}
     from nbutils.quiet import quiet

@@ -19,7 +19,7 @@ ACCURACY_METRICS = ["accuracy", "exact_match", "f1", "agreement"]
 LATENCY_METRICS = ["latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "throughput_seq_s"]
 
 
-def _as_int(v: object) -> object:
+def as_int(v: object) -> object:
     """An integer for a whole number (also one stored as text or float), the value itself otherwise."""
     try:
         return int(float(v))  # type: ignore[arg-type]
@@ -69,7 +69,7 @@ def latency_table(frame: pd.DataFrame) -> pd.DataFrame:
     order = ["model", "seq", "batch", "engine", "precision", "recipe"] + [m for m in LATENCY_METRICS
                                                                           if m in table.columns]
     table = table[order].sort_values(["model", "seq", "batch", "latency_p50_ms"]).reset_index(drop=True)
-    table[["seq", "batch"]] = table[["seq", "batch"]].apply(lambda c: c.map(_as_int))
+    table[["seq", "batch"]] = table[["seq", "batch"]].apply(lambda c: c.map(as_int))
     return table
 
 
@@ -105,7 +105,7 @@ def demo_table(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     sub["column"] = [label(e, r) for e, r in zip(sub["engine"], sub["recipe"], strict=True)]
     sub["stat"] = sub["metric"].map(stats)
-    sub[["seq", "batch"]] = sub[["seq", "batch"]].apply(lambda c: c.map(_as_int))
+    sub[["seq", "batch"]] = sub[["seq", "batch"]].apply(lambda c: c.map(as_int))
     table = sub.pivot_table(index=["model", "seq", "batch"], columns=["column", "stat"], values="value", aggfunc="last")
     return table.sort_index(axis=1)
 
@@ -118,17 +118,18 @@ def speedups(frame: pd.DataFrame, baseline_engine: str = "torch-eager:fp32") -> 
     lat["label"] = [label(e, r) for e, r in zip(lat["engine"], lat["recipe"], strict=True)]
     out = []
     mem = frame[frame["metric"] == "peak_memory_mb"]
-    memory = {(m, _as_int(s_), _as_int(b), e, r): v for m, s_, b, e, r, v in
+    memory = {(m, as_int(s_), as_int(b), e, r): v for m, s_, b, e, r, v in
               zip(mem["model"], mem["seq"], mem["batch"], mem["engine"], mem["recipe"], mem["value"], strict=True)}
     for (model, seq, batch), g in lat.groupby(["model", "seq", "batch"]):
         base = g[g["engine"] == baseline_engine]["value"]
         floats = g[g["precision"].isin(["fp32", "tf32", "fp16", "bf16"])]["value"]
         for _, r in g.iterrows():
-            out.append({"model": model, "seq": _as_int(seq), "batch": _as_int(batch), "label": r["label"],
-                        "engine": r["engine"], "recipe": r["recipe"], "p50_ms": r["value"],
+            out.append({"model": model, "seq": as_int(seq), "batch": as_int(batch), "label": r["label"],
+                        "engine": r["engine"], "recipe": r["recipe"], "run_id": r.get("run_id", ""),
+                        "p50_ms": r["value"],
                         "speedup_vs_eager_fp32": (base.min() / r["value"]) if not base.empty else float("nan"),
                         "speedup_vs_best_float": (floats.min() / r["value"]) if not floats.empty else float("nan"),
-                        "peak_memory_mb": memory.get((model, _as_int(seq), _as_int(batch), r["engine"], r["recipe"]),
+                        "peak_memory_mb": memory.get((model, as_int(seq), as_int(batch), r["engine"], r["recipe"]),
                                                      float("nan"))})
     import pandas as pd
 
@@ -157,7 +158,7 @@ def accuracy_latency_points(acc: pd.DataFrame, frame: pd.DataFrame, batch: int) 
             if not pick.empty:
                 src = pick.iloc[0]
                 rows.append({"model": r["model"], "engine": r["engine"], "recipe": r["recipe"],
-                             "precision": r["precision"], "seq": _as_int(r["seq"]), "batch": _as_int(batch),
+                             "precision": r["precision"], "seq": as_int(r["seq"]), "batch": as_int(batch),
                              "p50_ms": r["value"], main: src[main], "accuracy_from": src["engine"],
                              "label": label(r["engine"], r["recipe"])})
                 break

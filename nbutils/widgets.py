@@ -146,7 +146,9 @@ class _PlotlyBundle:
         self.spec = json.loads(fig.to_json())
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return {"application/vnd.plotly.v1+json": {**self.spec, "config": {"responsive": True}},
+        # No ``responsive`` config: a responsive chart drawn while its output is still being laid out takes the
+        # container's height (0 px in Voila's first render) and keeps it; the figures set their own height.
+        return {"application/vnd.plotly.v1+json": self.spec,
                 "text/plain": "<plotly figure>"}
 
 

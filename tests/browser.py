@@ -78,6 +78,28 @@ def server(cmd: list[str], url: str, env: dict[str, str], log: Path, timeout: fl
                 os.killpg(proc.pid, 9)
 
 
+def voila_ready_url(port: int) -> str:
+    """A Voilà URL that answers once the server is up without starting a kernel (the notebook URL would execute
+    the notebook once more, on a second kernel, beside the browser's)."""
+    return f"http://127.0.0.1:{port}/voila/static/voila.js"
+
+
+@contextlib.contextmanager
+def evidence_on_failure(page, name: str):
+    """On any failure inside the block, keep a full-page screenshot and the page's text (then re-raise)."""
+    try:
+        yield
+    except BaseException:
+        folder = artefacts()
+        try:
+            page.screenshot(path=str(folder / f"{name}-FAILED.png"), full_page=True)
+            (folder / f"{name}-FAILED.txt").write_text(page.evaluate("() => document.body.innerText"))
+            (folder / f"{name}-FAILED-console.txt").write_text("\n".join(getattr(page, "console_lines", [])))
+        except Exception as exc:  # noqa: BLE001 - the original failure matters more than the evidence
+            print(f"could not keep the failure evidence: {exc}")
+        raise
+
+
 @contextlib.contextmanager
 def browser():
     """A headless Chromium page (offline by construction here: nothing outside localhost is reachable)."""
@@ -89,6 +111,8 @@ def browser():
         b = p.chromium.launch(executable_path=path, headless=True, args=["--no-sandbox"])
         try:
             page = b.new_page(viewport={"width": 1300, "height": 1600})
+            page.console_lines = []  # the browser console, kept as failure evidence
+            page.on("console", lambda m: page.console_lines.append(f"{time.strftime('%H:%M:%S')} {m.type}: {m.text}"))
             yield page
         finally:
             b.close()

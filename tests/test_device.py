@@ -95,6 +95,17 @@ def test_to_device_and_model_device():
     assert device.model_device(torch.nn.ReLU()).type == "cpu"
 
 
+def test_cpu_copy_leaves_a_gpu_model_where_it_is(monkeypatch):
+    """Converters get a CPU model: the same object on the CPU, a copy (original untouched) from elsewhere."""
+    model = torch.nn.Linear(3, 2)
+    assert device.cpu_copy(model) is model
+    monkeypatch.setattr(device, "model_device", lambda m: torch.device("cuda"))  # as if it lived on a GPU
+    copy = device.cpu_copy(model)
+    assert copy is not model and torch.equal(copy.weight, model.weight)
+    copy.weight.data.zero_()
+    assert model.weight.abs().sum() > 0
+
+
 def test_config_key_ignores_the_device_but_not_bf16():
     common = dict(model="random:minilm", data="embedded", train_samples=16, eval_samples=8, epochs=1.0, lr=1e-4,
                   batch_size=8, max_length=32, seed=0, smoke=True)

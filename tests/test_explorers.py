@@ -13,7 +13,7 @@ import pytest
 from nbutils import explorers
 from nbutils.errors import NbUtilsError
 
-from .browser import ROOT, artefacts, browser, free_port, server
+from .browser import ROOT, artefacts, browser, free_port, server, voila_ready_url
 
 
 def _hist():
@@ -128,12 +128,9 @@ def test_voila_ptq_explorer_slider_changes_sqnr(smoke_run, tmp_path):
     port = free_port()
     env = {**os.environ, "NBUTILS_RUNS_DIR": str(tmp_path)}
     cmd = [sys.executable, "-m", "voila", str(nb.relative_to(ROOT)), "--no-browser", f"--port={port}",
-           "--Voila.ip=127.0.0.1", "--show_tracebacks=True",
-           # no websocket pings: tornado 6.5 closes a kernel socket whose pong is 30 s late, which a 2-core CI
-           # machine under load produced once ("Starting buffering" in voila.log, then no widget updates)
-           '--Voila.tornado_settings={"ws_ping_interval": 0}']
+           "--Voila.ip=127.0.0.1", "--show_tracebacks=True"]
     try:
-        with server(cmd, f"http://127.0.0.1:{port}/", env, tmp_path / "voila.log"), browser() as page:
+        with server(cmd, voila_ready_url(port), env, tmp_path / "voila.log"), browser() as page:
             t0 = time.perf_counter()
             page.goto(f"http://127.0.0.1:{port}/", timeout=300_000)
             page.wait_for_selector(".nb-readout", timeout=300_000)

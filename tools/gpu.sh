@@ -8,8 +8,8 @@
 #            .device-wheels/data (ignored; carried, never committed). Prints the device calls.
 #   there, back to back (the machine goes back after a short idle time):
 #          bash tools/gpu.sh stage K      carry [".device-wheels/bK"]        one call per bundle; the last installs
-#          bash tools/gpu.sh check        carry [".device-wheels/data"]      versions, CUDA, providers, ModelOpt's CUDA
-#                                                                            extension (built once, ~30 s), data in place
+#          bash tools/gpu.sh check        carry [".device-wheels/data"]      versions, CUDA, providers, ModelOpt's and
+#                                                                            NNCF's CUDA extensions (built once), data in place
 #          bash tools/gpu.sh run PROFILE [runner args]                       e.g. run sst2 --only 10,20,30, then
 #                                                                            run sst2 --resume ID --only 40,...
 #          bash tools/gpu.sh bench [main|long|placement]                     GPU benchmark grids (notebook 60's engines)
@@ -68,6 +68,15 @@ print("onnxruntime", ort.__version__, ort.get_available_providers())
 # ModelOpt's CUDA extension (fake quantization kernels): built once per machine, here rather than mid-notebook.
 import modelopt.torch.quantization.extensions as ext
 print("modelopt CUDA extension:", "loaded" if ext.get_cuda_ext() is not None else "NOT available (pure PyTorch fallback)")
+# NNCF's CUDA quantizer kernels (notebook 42's QAT trains on the GPU): the same one-off build, here.
+import time
+t0 = time.perf_counter()
+try:
+    import nncf.torch
+    nncf.torch.force_build_cuda_extensions()
+    print(f"nncf CUDA extension: built in {time.perf_counter() - t0:.0f} s")
+except Exception as exc:  # noqa: BLE001 - reported; notebook 42 would then build it (or fail) itself
+    print(f"nncf CUDA extension: NOT built ({type(exc).__name__}: {exc})")
 from pathlib import Path
 for p in ("../shared/data/sst2/train.tsv", "../shared/data/squad-v1.1/dev-v1.1.json"):
     print(p, "present" if Path(p).is_file() else "MISSING (carry .device-wheels/data with this call)")

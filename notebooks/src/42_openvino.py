@@ -181,7 +181,8 @@ qat_history = []
 if qat_epochs > 0:
     train = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, batch_size=cfg.batch_size,
                    shuffle=True, seed=cfg.seed + 1).batches
-    student = load_model(str(base.path), task=task, num_labels=max(base.data.num_labels, 2))
+    # on the run's device (a GPU trains NNCF's fake quantizers there too; the IR is converted from a CPU copy)
+    student = cfg.where.put(load_model(str(base.path), task=task, num_labels=max(base.data.num_labels, 2)))
     student = ov.nncf_qat_model(student, calib_batches, options=options)
     trained = fine_tune(student, train, epochs=0.05 if smoke else qat_epochs, lr=qat_lr, schedule="cosine",
                         desc="nncf-qat")

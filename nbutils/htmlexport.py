@@ -3,7 +3,8 @@
 nbconvert does not render the plotly mimetype, and the ``notebook`` renderer would put a 4.9 MB copy of
 plotly.js into every notebook; so figures stay mimetype-only in the ``.ipynb`` and get a ``<div>`` + ``<script>``
 here, drawn by ``plotly.min.js`` written once per run folder. Widget state is not embedded: its HTML manager
-would be fetched from a CDN (blank widgets or "0%" bars offline); widgets show their text form instead.
+would be fetched from a CDN (blank widgets or "0%" bars offline); widgets show their text form instead. The pages
+use nbconvert's lab template without its require.js and MathJax CDN scripts (``templates/offline_html``).
 """
 
 from __future__ import annotations
@@ -78,7 +79,10 @@ def export(notebook: str | Path, dest: str | Path, plotlyjs: str | Path) -> Path
     from nbutils.paths import atomic_path
 
     nb = prepare(nbformat.read(str(notebook), as_version=4))
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    # nbconvert's lab template minus its CDN scripts (require.js, MathJax): the page loads nothing from outside
+    exporter = HTMLExporter(extra_template_basedirs=[str(Path(__file__).parent / "templates")],
+                            template_name="offline_html")
+    body, _ = exporter.from_notebook_node(nb)
     rel = os.path.relpath(Path(plotlyjs), Path(dest).parent)
     body = body.replace("</head>", f'<script src="{rel}"></script>\n</head>', 1)
     with atomic_path(dest) as tmp:

@@ -157,6 +157,8 @@ def test_dashboard_notebook_under_papermill_shows_default_charts(smoke_run):
     assert sum("Plotly.newPlot" in h for h in html) >= 3  # latency, speed-up, Pareto for the defaults
     page = (run_dir / "html" / "90_dashboard.html").read_text()
     assert page.count("Plotly.newPlot") >= 3 and "cdn.jsdelivr" not in page and "unpkg.com" not in page
+    # the page loads nothing from outside (nbconvert's template would fetch require.js and MathJax from a CDN)
+    assert not re.findall(r'<script[^>]+src="https?://|<link[^>]+href="https?://', page)
 
 
 @pytest.fixture(scope="module")

@@ -89,6 +89,27 @@ ENGINES: dict[str, EngineSpec] = {s.name: s for s in [
 
 CPU_DEFAULT = ["torch-eager:fp32", "ort-cpu:fp32", "ort-cpu:fp32-fused", "ort-cpu:int8-dynamic",
                "ort-cpu:int8-dynamic-fused", "ort-cpu:int8-static", "ort-cpu:int8-qdq", "ov-cpu:fp32", "ov-cpu:int8"]
+#: Ablation ladders (notebook 60, :func:`nbutils.report.ladder`): each step changes what its note says relative to
+#: the step above, so the ratio between neighbours, timed in one run, is what that change bought.
+LADDERS: dict[str, list[tuple[str, str]]] = {
+    "CPU: ONNX Runtime": [
+        ("torch-eager:fp32", "PyTorch eager FP32 (the reference)"),
+        ("ort-cpu:fp32", "the same FP32 graph in ONNX Runtime (its own graph optimizations)"),
+        ("ort-cpu:fp32-fused", "+ transformer fusions (Attention, SkipLayerNorm, BiasGelu)"),
+        ("ort-cpu:int8-dynamic-fused", "+ INT8 linears and attention (dynamic activation scales)"),
+    ],
+    "GPU: PyTorch": [
+        ("torch-eager:bf16", "PyTorch eager BF16 (SDPA attention)"),
+        ("torch-compile:bf16:cudagraphs", "+ torch.compile (inductor fusions) and CUDA graphs"),
+        ("torch-fp8:fp8:cudagraphs", "+ FP8 linears (row-wise dynamic scales), BF16 elsewhere"),
+        ("torch-fp8:fp8-static:cudagraphs", "+ static per-tensor FP8 scales (input quantization fused upstream)"),
+    ],
+    "GPU: ONNX Runtime": [
+        ("ort-cuda:fp32", "ONNX Runtime CUDA, fused FP32"),
+        ("ort-cuda:fp16", "+ FP16"),
+        ("ort-cuda:fp16:cudagraph", "+ CUDA graph (one launch per call)"),
+    ],
+}
 #: Every GPU engine (``python -m nbutils bench --engines gpu-all``, ``tools/gpu.sh bench``).
 GPU_ALL = ["torch-eager:fp32", "torch-eager:tf32", "torch-eager:fp16", "torch-eager:bf16", "torch-compile:fp16",
            "torch-compile:fp16:cudagraphs", "torch-compile:bf16:cudagraphs", "torch-fp8:fp8",

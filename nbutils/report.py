@@ -110,6 +110,35 @@ def demo_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table.sort_index(axis=1)
 
 
+def ladder(frame: pd.DataFrame, steps: list[tuple[str, str]]) -> pd.DataFrame:
+    """What each step of an ablation ladder bought: p50 per step and shape, and the speed-up over the step above.
+
+    ``frame`` holds one run's figures (ratios only mean something within one run on one machine); ``steps`` is a
+    ladder of (engine, what changed), e.g. :data:`nbutils.engines.LADDERS`. A step that was not timed is left out;
+    the next step's ``x_vs_previous`` is then empty (two changes at once are not one change's worth).
+    Columns: seq, batch, step (1-based), engine, change, p50_ms, x_vs_previous, x_vs_first.
+    """
+    import pandas as pd
+
+    lat = frame[frame["metric"] == "latency_p50_ms"]
+    rows = []
+    for (seq, batch), g in lat.groupby(["seq", "batch"]):
+        if "id" in g:
+            g = g.sort_values("id")
+        p50 = g.groupby("engine")["value"].last()  # the newest figure if an engine ran twice (read_results: id order)
+        first = p50.get(steps[0][0]) if steps else None
+        for i, (engine, change) in enumerate(steps):
+            if engine not in p50:
+                continue
+            prev = p50.get(steps[i - 1][0]) if i else None
+            rows.append({"seq": as_int(seq), "batch": as_int(batch), "step": i + 1, "engine": engine, "change": change,
+                         "p50_ms": p50[engine],
+                         "x_vs_previous": prev / p50[engine] if prev is not None else float("nan"),
+                         "x_vs_first": first / p50[engine] if first is not None else float("nan")})
+    return pd.DataFrame(rows, columns=["seq", "batch", "step", "engine", "change", "p50_ms", "x_vs_previous",
+                                       "x_vs_first"])
+
+
 def speedups(frame: pd.DataFrame, baseline_engine: str = "torch-eager:fp32") -> pd.DataFrame:
     """p50 speed-up of every engine variant over PyTorch eager FP32 and over the fastest floating-point engine."""
     lat = frame[frame["metric"] == "latency_p50_ms"].copy()

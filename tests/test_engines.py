@@ -108,3 +108,27 @@ def test_pareto_front_and_speedups():
     assert sp.loc["ort-cpu:int8-dynamic · ort-dynamic", "speedup_vs_eager_fp32"] == pytest.approx(10.0)
     assert sp.loc["ort-cpu:int8-dynamic · ort-dynamic", "speedup_vs_best_float"] == pytest.approx(4.0)
     assert np.isclose(sp.loc["torch-eager:fp32 · fp32", "speedup_vs_eager_fp32"], 1.0)
+
+
+def test_ladder_ratios_are_between_neighbours_of_one_run():
+    from nbutils.engines import ENGINES, LADDERS
+
+    assert all(e in ENGINES for steps in LADDERS.values() for e, _ in steps)  # every step is a real engine
+    steps = LADDERS["CPU: ONNX Runtime"]
+    frame = pd.DataFrame({"id": [1, 2, 3, 4, 5], "seq": 128, "metric": "latency_p50_ms",
+                          "batch": [1, 1, 1, 1, 8],
+                          "engine": ["torch-eager:fp32", "ort-cpu:fp32", "ort-cpu:int8-dynamic-fused",
+                                     "ort-cpu:fp32-fused", "torch-eager:fp32"],
+                          "value": [40.0, 20.0, 5.0, 10.0, 300.0]})
+    lad = report.ladder(frame, steps)
+    b1 = lad[lad.batch == 1].set_index("engine")
+    assert list(b1.step) == [1, 2, 3, 4]  # ladder order, not timing order
+    assert b1.loc["ort-cpu:fp32", "x_vs_previous"] == pytest.approx(2.0)
+    assert b1.loc["ort-cpu:fp32-fused", "x_vs_previous"] == pytest.approx(2.0)
+    assert b1.loc["ort-cpu:int8-dynamic-fused", "x_vs_previous"] == pytest.approx(2.0)
+    assert b1.loc["ort-cpu:int8-dynamic-fused", "x_vs_first"] == pytest.approx(8.0)
+    # a missing step leaves the next ratio empty: two changes at once are not one change's worth
+    gap = report.ladder(frame[frame.engine != "ort-cpu:fp32-fused"], steps).set_index(["batch", "engine"])
+    assert np.isnan(gap.loc[(1, "ort-cpu:int8-dynamic-fused"), "x_vs_previous"])
+    assert gap.loc[(1, "ort-cpu:int8-dynamic-fused"), "x_vs_first"] == pytest.approx(8.0)
+    assert len(gap.loc[8]) == 1 and np.isnan(gap.loc[(8, "torch-eager:fp32"), "x_vs_previous"])

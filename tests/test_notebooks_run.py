@@ -70,6 +70,14 @@ def test_figures_keep_what_the_notebooks_promise(smoke_run):
         assert name in set(lat.engine) or f"skipped {name}:" in executed, name
     assert lat.groupby(["engine", "recipe", "batch", "seq"]).size().max() == 1
     assert (lat.value > 0).all()
+    # 60's ladder: every CPU step timed, each ratio the p50 of the step above over its own, from this run's figures
+    ladders = pd.read_csv(next((run_dir / "benchmark").glob("ladders-*.csv")))
+    cpu = ladders[ladders.ladder == "CPU: ONNX Runtime"].set_index(["batch", "engine"]).sort_index()
+    p50 = lat.groupby(["batch", "engine"]).value.last()
+    for b in sorted(set(lat.batch)):
+        steps = [e for e, _ in engines.LADDERS["CPU: ONNX Runtime"]]
+        assert list(cpu.loc[int(b)].sort_values("step").index) == steps
+        assert cpu.loc[(int(b), steps[2]), "x_vs_previous"] == pytest.approx(p50[(b, steps[1])] / p50[(b, steps[2])])
     # reports list every variant: 70's table holds every ONNX variant, its Pareto points every timed engine
     acc_csv = pd.read_csv(run_dir / "report" / "accuracy.csv")
     assert set(folders) <= set(acc_csv.recipe)

@@ -132,6 +132,24 @@ print("fastest engine variant per shape on this machine (from the table just mea
 best.round(3)
 
 # %% [markdown]
+# ### What each change bought
+# An engine is a stack of changes (runtime, fusions, precision, CUDA graphs). The ladders below change one thing
+# per step (two where no engine separates them; the `change` column says what), so the ratio to the step above
+# (`x_vs_previous`, from this run's p50) is what that change bought at each shape; `x_vs_first` is the stack so far.
+# Steps this machine did not time are left out, and the step after a gap gets no ratio. Which change buys the most
+# at batch 1, and which at the largest
+# batch? Does any change cost time at one of them?
+
+# %%
+ladders = pd.concat([report.ladder(frame, steps).assign(ladder=title) for title, steps in eng.LADDERS.items()])
+ladders = ladders[ladders.groupby("ladder")["step"].transform("nunique") > 1]  # a ladder needs two timed steps
+if ladders.empty:
+    print("no ladder has two timed steps here: add their engines to `engines` (see nbutils.engines.LADDERS)")
+else:
+    print("written:", *write_tables(ladders, run.path("benchmark"), f"ladders-{model_slug(name)}"))
+ladders.set_index(["ladder", "seq", "batch", "step"]).round(3)
+
+# %% [markdown]
 # ## Step 5: explore the figures
 # Choose engines, batch and sequence length: the latency chart, the speed-ups and the TensorRT-demo table follow,
 # read from the results database (this run and model preselected; choose `(all)` to compare with other runs).

@@ -59,6 +59,29 @@ def _ints(flag: str, text: str) -> list[int]:
                            f"write e.g. {flag} 1,8") from None
 
 
+def ladder_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The ablation ladders (:data:`nbutils.engines.LADDERS`) with two or more steps among ``rows``, as text lines."""
+    import pandas as pd
+
+    from nbutils import report
+
+    if not rows:
+        return []
+    frame = pd.DataFrame({"engine": [r["engine_name"] for r in rows], "batch": [r["batch"] for r in rows],
+                          "seq": [r["seq"] for r in rows], "value": [r["p50_ms"] for r in rows],
+                          "metric": "latency_p50_ms"})
+    out = []
+    for title, steps in engines.LADDERS.items():
+        lad = report.ladder(frame, steps)
+        if lad["step"].nunique() < 2:
+            continue
+        out.append(f"ladder {title} (p50 ms; x = speed-up over the step above, one change per step):")
+        for r in lad.itertuples():
+            ratio = "" if pd.isna(r.x_vs_previous) else f"x{r.x_vs_previous:.2f}"
+            out.append(f"  b{r.batch:<4} s{r.seq:<4} {r.step}. {r.engine:34} {r.p50_ms:9.3f} {ratio:>7}  {r.change}")
+    return out
+
+
 def bench_cli(args: argparse.Namespace) -> int:
     """``python -m nbutils bench``: validate, time, record, print.
 
@@ -87,7 +110,7 @@ def bench_cli(args: argparse.Namespace) -> int:
     table = engines.format_rows(result.rows)
     print(f"model {display_name(args.model)}; CPU {env.cpu_info()['cpu']}; GPU {env.gpu_name() or 'none'}; run {run.run_id}")
     print(table)
-    lines = [table]
+    lines = [table, *ladder_lines(result.rows)]
     for s in result.skipped:
         lines.append(f"skipped {s['engine']}: {s['reason']}")
     for f in result.failed:

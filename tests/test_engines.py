@@ -132,3 +132,15 @@ def test_ladder_ratios_are_between_neighbours_of_one_run():
     assert np.isnan(gap.loc[(1, "ort-cpu:int8-dynamic-fused"), "x_vs_previous"])
     assert gap.loc[(1, "ort-cpu:int8-dynamic-fused"), "x_vs_first"] == pytest.approx(8.0)
     assert len(gap.loc[8]) == 1 and np.isnan(gap.loc[(8, "torch-eager:fp32"), "x_vs_previous"])
+
+
+def test_bench_cli_prints_the_ladder_it_timed(capsys):
+    from nbutils.cli import main
+
+    assert main(["bench", "--model", "random:bert-tiny", "--engines", "torch-eager:fp32,ort-cpu:fp32",
+                 "--batch", "1", "--seq", "8", "--iterations", "3", "--warmup", "1"]) == 0
+    out = capsys.readouterr().out
+    p50 = {line.split()[0]: float(line.split()[4]) for line in out.splitlines() if line.startswith(("torch-", "ort-"))}
+    step2 = next(line for line in out.splitlines() if " 2. ort-cpu:fp32 " in line)
+    assert "ladder CPU: ONNX Runtime" in out
+    assert float(step2.split()[5].lstrip("x")) == pytest.approx(p50["torch-eager:fp32"] / p50["ort-cpu:fp32"], rel=0.01)

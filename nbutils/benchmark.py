@@ -71,10 +71,7 @@ def ladder_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
                           "seq": [r["seq"] for r in rows], "value": [r["p50_ms"] for r in rows],
                           "metric": "latency_p50_ms"})
     out = []
-    for title, steps in engines.LADDERS.items():
-        lad = report.ladder(frame, steps)
-        if lad["step"].nunique() < 2:
-            continue
+    for title, lad in report.ladders(frame, engines.LADDERS).groupby("ladder", sort=False):
         out.append(f"ladder {title} (p50 ms; x = speed-up over the step above, one change per step):")
         for r in lad.itertuples():
             ratio = "" if pd.isna(r.x_vs_previous) else f"x{r.x_vs_previous:.2f}"

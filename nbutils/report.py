@@ -139,6 +139,20 @@ def ladder(frame: pd.DataFrame, steps: list[tuple[str, str]]) -> pd.DataFrame:
                                        "x_vs_first"])
 
 
+def ladders(frame: pd.DataFrame, named: dict[str, list[tuple[str, str]]]) -> pd.DataFrame:
+    """:func:`ladder` for each of ``named`` (title -> steps), in one table with a ``ladder`` column (last).
+
+    Only ladders with two or more timed steps are kept: one step alone buys nothing to compare.
+    """
+    import pandas as pd
+
+    tables = [ladder(frame, steps).assign(ladder=title) for title, steps in named.items()]
+    tables = [t for t in tables if t["step"].nunique() > 1]
+    if not tables:
+        return ladder(frame, []).assign(ladder=pd.Series(dtype=str))
+    return pd.concat(tables, ignore_index=True)
+
+
 def speedups(frame: pd.DataFrame, baseline_engine: str = "torch-eager:fp32") -> pd.DataFrame:
     """p50 speed-up of every engine variant over PyTorch eager FP32 and over the fastest floating-point engine."""
     lat = frame[frame["metric"] == "latency_p50_ms"].copy()

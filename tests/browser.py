@@ -86,7 +86,7 @@ def voila_ready_url(port: int) -> str:
 
 @contextlib.contextmanager
 def evidence_on_failure(page, name: str):
-    """On any failure inside the block, keep a full-page screenshot and the page's text (then re-raise)."""
+    """On any failure inside the block, keep a full-page screenshot, the page's text and the browser console."""
     try:
         yield
     except BaseException:

@@ -137,12 +137,10 @@ best.round(3)
 # per step (two where no engine separates them; the `change` column says what), so the ratio to the step above
 # (`x_vs_previous`, from this run's p50) is what that change bought at each shape; `x_vs_first` is the stack so far.
 # Steps this machine did not time are left out, and the step after a gap gets no ratio. Which change buys the most
-# at batch 1, and which at the largest
-# batch? Does any change cost time at one of them?
+# at batch 1, and which at the largest batch? Does any change cost time at one of them?
 
 # %%
-ladders = pd.concat([report.ladder(frame, steps).assign(ladder=title) for title, steps in eng.LADDERS.items()])
-ladders = ladders[ladders.groupby("ladder")["step"].transform("nunique") > 1]  # a ladder needs two timed steps
+ladders = report.ladders(frame, eng.LADDERS)  # the ladders with two or more steps timed in this run
 if ladders.empty:
     print("no ladder has two timed steps here: add their engines to `engines` (see nbutils.engines.LADDERS)")
 else:

@@ -34,8 +34,11 @@ FOUR = [_bench(1), _bench(2), _bench(1, "ort-cpu:int8-dynamic"), _bench(2, "ort-
 
 
 def _rows(db):
+    """The sweep's rows; none while a worker is still creating the database (the file exists before its table)."""
     con = sqlite3.connect(db)
     try:
+        if con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='results'").fetchone() is None:
+            return []
         return con.execute("SELECT run_id, engine, batch, metric, extra FROM results").fetchall()
     finally:
         con.close()

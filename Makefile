@@ -33,8 +33,7 @@ lab: install
 
 PORT ?= 8866
 dashboard: install           ## notebook 90 as an app (Voila, localhost only): make dashboard PORT=8866
-	$(BIN)/python -m nbutils dashboard --port $(PORT)
-	$(BIN)/voila notebooks/90_dashboard.ipynb --no-browser --port=$(PORT) --Voila.ip=127.0.0.1
+	$(BIN)/python -m nbutils dashboard --serve --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check nbutils tests tools

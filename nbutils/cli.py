@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from nbutils.errors import NbUtilsError
 
@@ -59,8 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--resume", action="store_true", help="skip cells whose rows are already in the database")
     w.add_argument("--dry-run", action="store_true", help="print the cells and where each would run; run nothing")
     w.add_argument("--db", default=None, help="results database (default runs/results.sqlite)")
-    d = sub.add_parser("dashboard", help="print the URL of the dashboard that `make dashboard` serves (Voila)")
+    d = sub.add_parser("dashboard", help="the dashboard app (notebook 90 in Voila): print its URL, or serve it")
     d.add_argument("--port", type=int, default=8866)
+    d.add_argument("--serve", action="store_true", help="serve it (localhost only) until Ctrl-C; `make dashboard` does")
     c = sub.add_parser("clean", help="remove old run folders (checkpoints, ONNX files); database rows stay")
     c.add_argument("--keep", type=int, default=None, help="keep the newest N run folders, remove the rest")
     c.add_argument("--run", dest="runs", action="append", default=[], metavar="ID", help="remove this run (repeatable)")
@@ -115,12 +117,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(time_views(args.file, expand=args.expand, repeat=args.repeat, html=args.html))
             return 0
         if args.command == "dashboard":
+            from nbutils import serve
             from nbutils.paths import default_db_path
 
-            print(f"dashboard: http://127.0.0.1:{args.port}/ (notebook 90 served by Voila over {default_db_path()})\n"
-                  f"  serve it with: make dashboard PORT={args.port}   (or: voila notebooks/90_dashboard.ipynb "
-                  f"--port={args.port} --Voila.ip=127.0.0.1)")
-            return 0
+            print(f"dashboard: http://127.0.0.1:{args.port}/ (notebook 90 served by Voila over {default_db_path()})")
+            cmd = serve.voila_command("notebooks/90_dashboard.ipynb", args.port)
+            if not args.serve:
+                print(f"  serve it with: make dashboard PORT={args.port}   (or: python -m nbutils dashboard --serve)")
+                return 0
+            root = Path(__file__).resolve().parents[1]
+            if not (root / "notebooks" / "90_dashboard.ipynb").exists():
+                raise NbUtilsError(f"no notebooks/90_dashboard.ipynb under {root}",
+                                   "serve the dashboard from a checkout of the suite (make dashboard)")
+            os.chdir(root)  # voila.json (progressive rendering) is read from the folder Voila starts in
+            os.execvpe(cmd[0], cmd, serve.voila_env())
         if args.command == "clean":
             from nbutils import clean
 

@@ -113,6 +113,9 @@ def browser():
             page = b.new_page(viewport={"width": 1300, "height": 1600})
             page.console_lines = []  # the browser console, kept as failure evidence
             page.on("console", lambda m: page.console_lines.append(f"{time.strftime('%H:%M:%S')} {m.type}: {m.text}"))
+            page.external_requests = []  # anything not served by the local server: the suite renders offline
+            page.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1", "data:", "blob:"))
+                    else page.external_requests.append(r.url))
             yield page
         finally:
             b.close()

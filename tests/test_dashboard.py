@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from nbutils import dashboard
+from nbutils import dashboard, serve
 from nbutils.results import Measurement, Provenance, record
 
 from .browser import ROOT, artefacts, browser, evidence_on_failure, free_port, server, voila_ready_url
@@ -207,9 +207,8 @@ def test_voila_dashboard_in_chromium(board_db):
     from nbutils.results import read_results
 
     port = free_port()
-    env = {**os.environ, "NBUTILS_RUNS_DIR": str(board_db)}
-    cmd = [sys.executable, "-m", "voila", "notebooks/90_dashboard.ipynb", "--no-browser", f"--port={port}",
-           "--Voila.ip=127.0.0.1", "--show_tracebacks=True"]
+    env = serve.voila_env({**os.environ, "NBUTILS_RUNS_DIR": str(board_db)})
+    cmd = serve.voila_command("notebooks/90_dashboard.ipynb", port, ["--show_tracebacks=True"])
     shots = artefacts()
     with server(cmd, voila_ready_url(port), env, board_db / "voila.log"), browser() as page, \
             evidence_on_failure(page, "dashboard-voila"):
@@ -227,6 +226,7 @@ def test_voila_dashboard_in_chromium(board_db):
         text = page.evaluate("() => document.body.innerText")
         assert "Error displaying widget" not in text, text[text.find("Error displaying widget") - 300:][:600]
         assert page.evaluate("() => " + LATENCY_PLOT + ".getBoundingClientRect().height") > 200
+        assert page.external_requests == [], f"the page asked hosts other than its server: {page.external_requests}"
         page.screenshot(path=str(shots / "dashboard-voila-default.png"), full_page=True)
         # change the selection: one model, one engine -> the chart and the table follow, with the database's values
         _select(page, "model", "bert-tiny (untrained)")

@@ -3,14 +3,13 @@
 import json
 import os
 import shutil
-import sys
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from nbutils import explorers
+from nbutils import explorers, serve
 from nbutils.errors import NbUtilsError
 
 from .browser import ROOT, artefacts, browser, free_port, server, voila_ready_url
@@ -126,9 +125,8 @@ def test_voila_ptq_explorer_slider_changes_sqnr(smoke_run, tmp_path):
                                parameters={"smoke": True, "run_dir": str(run_dir), "results_db": str(db),
                                            "calibrators": ["max", "percentile-99.99"], "placements": []})
     port = free_port()
-    env = {**os.environ, "NBUTILS_RUNS_DIR": str(tmp_path)}
-    cmd = [sys.executable, "-m", "voila", str(nb.relative_to(ROOT)), "--no-browser", f"--port={port}",
-           "--Voila.ip=127.0.0.1", "--show_tracebacks=True"]
+    env = serve.voila_env({**os.environ, "NBUTILS_RUNS_DIR": str(tmp_path)})
+    cmd = serve.voila_command(nb.relative_to(ROOT), port, ["--show_tracebacks=True"])
     try:
         with server(cmd, voila_ready_url(port), env, tmp_path / "voila.log"), browser() as page:
             t0 = time.perf_counter()

@@ -555,6 +555,7 @@ class OvEngine(Engine):
                                           threads=self.threads)
         self.extra.update(self._compiled.settings)
         self.extra["ir_file"] = str(folder / ov.IR_FILE)
+        self.extra.update(ov.int8_provenance(folder))
 
     def bind(self, batch: int, seq: int) -> Callable[[], Any]:
         from nbutils.bench import synthetic_batch

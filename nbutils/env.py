@@ -76,7 +76,42 @@ def has_vnni() -> bool:
     """True when the CPU has AVX512-VNNI or AVX-VNNI (fast, overflow-free u8s8 dot products)."""
     flags = cpu_info()["flags"]
     assert isinstance(flags, dict)
-    return bool(flags.get("avx512_vnni") or flags.get("avx_vnni") or flags.get("amx_int8"))
+    return int8_isa() != "none"
+
+
+#: ``ONEDNN_MAX_CPU_ISA`` values (oneDNN's ISA cap, honoured by OpenVINO's CPU plugin) that leave no VNNI/AMX.
+_NO_INT8_DOT_ISAS = ("SSE41", "AVX", "AVX2", "AVX512_CORE")
+
+
+def int8_isa(*, runtime: str = "cpu") -> str:
+    """The CPU's INT8 dot-product instructions: ``amx``, ``vnni`` (AVX512-VNNI or AVX-VNNI) or ``none``.
+
+    This is the one rule the INT8 routes ask (ONNX Runtime's ``reduce_range``, NNCF's overflow fix). Without
+    VNNI, u8×s8 dot products go through ``vpmaddubsw``, whose 16-bit pair sums saturate for full 8-bit weights.
+    With ``runtime="openvino"`` the answer also honours ``ONEDNN_MAX_CPU_ISA``: OpenVINO's CPU plugin (oneDNN)
+    obeys that cap, so ``ONEDNN_MAX_CPU_ISA=AVX2`` makes a VNNI host run OpenVINO's AVX2-only INT8 kernels
+    (the tests use it to check both kinds of host on any host). ONNX Runtime's MLAS kernels ignore the cap.
+    """
+    flags = cpu_info()["flags"]
+    assert isinstance(flags, dict)
+    isa = "amx" if flags.get("amx_int8") else "vnni" if (flags.get("avx512_vnni") or flags.get("avx_vnni")) else "none"
+    if runtime == "openvino":
+        cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+        if cap in _NO_INT8_DOT_ISAS:
+            return "none"
+        if cap and "AMX" not in cap and isa == "amx":
+            return "vnni"
+    return isa
+
+
+def nncf_overflow_fix() -> str:
+    """NNCF's ``overflow_fix`` for OpenVINO INT8 on this CPU: ``enable`` without VNNI/AMX, else ``disable``.
+
+    Without VNNI the CPU plugin's u8×s8 kernels saturate; NNCF's own default (``first_layer``) fixes the first
+    layer only, which left a tiny BERT at cosine 0.88 to FP32 on an AVX2-only host (0.99 with ``enable``, which
+    quantizes weights to 7 bits everywhere). With VNNI or AMX nothing saturates, so every weight keeps 8 bits.
+    """
+    return "enable" if int8_isa(runtime="openvino") == "none" else "disable"
 
 
 def gpu_name() -> str | None:
@@ -93,6 +128,7 @@ def hardware() -> dict[str, object]:
     """The hardware facts stored with every figure."""
     info = cpu_info()
     return {"cpu": info["cpu"], "logical_cores": info["logical_cores"], "vnni": has_vnni(),
+            "int8_isa": int8_isa(), "openvino_int8_isa": int8_isa(runtime="openvino"),
             "gpu": gpu_name(), "machine": platform.machine()}
 
 

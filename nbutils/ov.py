@@ -18,6 +18,7 @@ precision the plugin reports, so an ``ov-cpu:fp32`` figure is FP32.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from collections import Counter
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     import openvino
 
 IR_FILE = "model.xml"
+#: NNCF's ``OverflowFix`` values, and ``auto`` (the CPU's rule, :func:`nbutils.env.nncf_overflow_fix`).
+OVERFLOW_FIXES = ("auto", "enable", "first_layer", "disable")
 IR_FOLDER = "openvino"
 #: Inputs of the exported BERT-family models, in the order the ONNX export declares them.
 INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids")
@@ -142,6 +145,7 @@ def save_ir(model: openvino.Model, dest_dir: str | Path, *, recipe: str, precisi
         info = {"recipe": recipe, "precision": precision, "format": "openvino-ir",
                 "size_mb": (xml.stat().st_size + xml.with_suffix(".bin").stat().st_size) / 1e6,
                 "sha256": _sha256(xml), "versions": {**env.versions(), "openvino": ov.__version__},
+                "int8_isa": env.int8_isa(runtime="openvino"),
                 "fake_quantize": ops.get("FakeQuantize", 0), "matmuls": ops.get("MatMul", 0),
                 "fake_quantize_feeds": fake_quantize_placement(model), "ops": ops, **(meta or {})}
         write_json(tmp / "variant.json", info)
@@ -161,6 +165,20 @@ def verify_ir(dest_dir: str | Path) -> str:
     if meta.get("sha256") and _sha256(xml) != meta["sha256"]:
         return f"OpenVINO IR {xml} does not match the sha256 in its variant.json (changed or corrupt)"
     return ""
+
+
+def int8_provenance(dest_dir: str | Path) -> dict[str, Any]:
+    """What every figure of an IR carries about INT8 on this CPU: the ISA now, the ISA and overflow fix it was built for.
+
+    ``overflow_fix`` is NNCF's setting for NNCF IRs, ``as exported`` for converted Q/DQ files (their weights keep
+    the exporter's 8-bit grid: on a CPU without VNNI the plugin's kernels may saturate, which 42's parity shows).
+    """
+    from nbutils import env
+
+    meta = read_json(Path(dest_dir) / "variant.json")
+    fix = (meta.get("options") or {}).get("overflow_fix", "as exported" if meta.get("fake_quantize") else "n/a")
+    return {"int8_isa": env.int8_isa(runtime="openvino"), "ir_int8_isa": meta.get("int8_isa", "unknown"),
+            "overflow_fix": fix}
 
 
 def load_ir(dest_dir: str | Path) -> tuple[openvino.Model, IrVariant]:
@@ -225,7 +243,10 @@ class NncfOptions:
             ``None`` keeps NNCF's default (0.95 for the transformer model type).
         fast_bias_correction: NNCF's fast bias correction (default on); off is the slower full bias correction.
         ignored_patterns: regular expressions of node names kept in floating point (``nncf.IgnoredScope``).
-        subset_size: calibration sentences used (at most as many as given).
+        subset_size: calibration sentences used (at most as many as given; at least 1).
+        overflow_fix: NNCF's ``OverflowFix``: ``enable`` (7-bit weights everywhere), ``first_layer`` (NNCF's own
+            default), ``disable``, or ``auto`` (default): chosen from this CPU's INT8 instructions by
+            :func:`nbutils.env.nncf_overflow_fix` (``enable`` without VNNI/AMX, where 8-bit weights saturate).
 
     """
 
@@ -234,6 +255,34 @@ class NncfOptions:
     fast_bias_correction: bool = True
     ignored_patterns: list[str] = field(default_factory=list)
     subset_size: int = 300
+    overflow_fix: str = "auto"
+
+    def resolved_overflow_fix(self) -> str:
+        """The overflow fix NNCF is given: ``overflow_fix``, or this CPU's rule when it is ``auto``."""
+        from nbutils import env
+
+        return env.nncf_overflow_fix() if self.overflow_fix == "auto" else self.overflow_fix
+
+    def check(self) -> None:
+        """Raise a clear error for a value NNCF would reject late or that makes no sense (before any work)."""
+        if self.preset not in ("mixed", "performance"):
+            raise NbUtilsError(f"unknown NNCF preset {self.preset!r}", "use 'mixed' or 'performance'")
+        if self.overflow_fix not in OVERFLOW_FIXES:
+            raise NbUtilsError(f"unknown NNCF overflow_fix {self.overflow_fix!r}",
+                               f"use one of: {', '.join(OVERFLOW_FIXES)}")
+        if isinstance(self.subset_size, bool) or not isinstance(self.subset_size, int) or self.subset_size < 1:
+            raise NbUtilsError(f"NNCF subset_size={self.subset_size!r} is not a positive number of sentences",
+                               "use e.g. subset_size=300")
+        alpha = self.smooth_quant_alpha
+        if alpha is not None and (not math.isfinite(alpha) or alpha > 1):
+            raise NbUtilsError(f"NNCF smooth_quant_alpha={alpha!r} is not a migration strength",
+                               "use a number in [0, 1] (e.g. 0.95), or a negative one to turn SmoothQuant off")
+        for p in self.ignored_patterns:
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise NbUtilsError(f"ignored pattern {p!r} is not a regular expression ({exc})",
+                                   "escape special characters, e.g. '.*attention.*MatMul.*'") from exc
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``nncf.quantize`` / ``quantize_with_accuracy_control``."""
@@ -241,25 +290,21 @@ class NncfOptions:
         from nncf.quantization.advanced_parameters import (
             AdvancedQuantizationParameters,
             AdvancedSmoothQuantParameters,
+            OverflowFix,
         )
 
-        if self.preset not in ("mixed", "performance"):
-            raise NbUtilsError(f"unknown NNCF preset {self.preset!r}", "use 'mixed' or 'performance'")
-        for p in self.ignored_patterns:
-            try:
-                re.compile(p)
-            except re.error as exc:
-                raise NbUtilsError(f"ignored pattern {p!r} is not a regular expression ({exc})",
-                                   "escape special characters, e.g. '.*attention.*MatMul.*'") from exc
+        self.check()
         out: dict[str, Any] = {"model_type": nncf.ModelType.TRANSFORMER, "subset_size": self.subset_size,
                                "preset": nncf.QuantizationPreset.MIXED if self.preset == "mixed"
                                else nncf.QuantizationPreset.PERFORMANCE,
                                "fast_bias_correction": self.fast_bias_correction}
         if self.ignored_patterns:
             out["ignored_scope"] = nncf.IgnoredScope(patterns=list(self.ignored_patterns), validate=False)
+        fix = self.resolved_overflow_fix()
+        advanced: dict[str, Any] = {"overflow_fix": OverflowFix("first_layer_only" if fix == "first_layer" else fix)}
         if self.smooth_quant_alpha is not None:
-            out["advanced_parameters"] = AdvancedQuantizationParameters(
-                smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=self.smooth_quant_alpha))
+            advanced["smooth_quant_alphas"] = AdvancedSmoothQuantParameters(matmul=self.smooth_quant_alpha)
+        out["advanced_parameters"] = AdvancedQuantizationParameters(**advanced)
         return out
 
     @classmethod
@@ -273,8 +318,8 @@ class NncfOptions:
                 raise NbUtilsError(f"--nncf {item!r} is not NAME=VALUE with a known name",
                                    f"use one of: {', '.join(cls.__dataclass_fields__)}")
             try:
-                if name == "preset":
-                    setattr(out, name, value)
+                if name in ("preset", "overflow_fix"):
+                    setattr(out, name, value.strip().lower())
                 elif name == "smooth_quant_alpha":
                     setattr(out, name, float(value))
                 elif name == "subset_size":
@@ -287,15 +332,17 @@ class NncfOptions:
                     setattr(out, name, [p for p in value.split(";") if p])
             except ValueError:
                 raise NbUtilsError(f"--nncf {item!r}: {value!r} is not a valid value for {name}",
-                                   "e.g. smooth_quant_alpha=0.5, subset_size=300, fast_bias_correction=false") from None
-        out.kwargs()  # checks preset and patterns
+                                   "e.g. smooth_quant_alpha=0.5, subset_size=300, fast_bias_correction=false, "
+                                   "overflow_fix=enable") from None
+        out.check()
         return out
 
     def as_meta(self) -> dict[str, Any]:
         """JSON-able description (stored in the IR's sidecar and with every figure)."""
         return {"preset": self.preset, "smooth_quant_alpha": self.smooth_quant_alpha,
                 "fast_bias_correction": self.fast_bias_correction, "ignored_patterns": list(self.ignored_patterns),
-                "subset_size": self.subset_size}
+                "subset_size": self.subset_size, "overflow_fix": self.resolved_overflow_fix(),
+                "overflow_fix_from": "this CPU's INT8 instructions" if self.overflow_fix == "auto" else "set by the user"}
 
 
 def nncf_ptq(fp32_dir: str | Path, calib: Sequence[dict[str, np.ndarray]], dest_dir: str | Path, *,

@@ -16,7 +16,16 @@ from typing import Any
 
 from nbutils.data import TaskData, load_task_data
 from nbutils.device import Device, check_training_fits, resolve
-from nbutils.models import display_name, fine_tune, is_untrained, load_model, load_tokenizer, save_checkpoint
+from nbutils.errors import NbUtilsError
+from nbutils.models import (
+    display_name,
+    fine_tune,
+    is_untrained,
+    load_model,
+    load_tokenizer,
+    max_positions,
+    save_checkpoint,
+)
 from nbutils.paths import read_json
 from nbutils.tasks import Encoded, EvalResult, encode, evaluate
 
@@ -50,11 +59,13 @@ class BaselineConfig:
         """
         dev = resolve(device)
         precision = dev.train_precision(train_precision)
-        if smoke:
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 8:
+            raise NbUtilsError(f"max_length={max_length!r} is not a usable token count",
+                               "use a whole number of tokens from 8 up to the model's positions, e.g. -p max_length=128")
+        if smoke:  # data and epochs shrink; max_length is used as given (its default is already small)
             train_samples = min(train_samples or 128, 128)
             eval_samples = min(eval_samples or 64, 64)
             epochs = min(epochs, 1.0)
-            max_length = min(max_length, 64)
         return cls(model, data, train_samples, eval_samples, float(epochs), lr, batch_size, max_length, seed,
                    precision, dev)
 
@@ -125,6 +136,9 @@ def train_baseline(cfg: BaselineConfig, run_dir: Path, *, progress: bool = True)
     data = load_data(cfg)
     tokenizer = load_tokenizer(cfg.model)
     model = load_model(cfg.model, task=data.task, num_labels=max(data.num_labels, 2), seed=cfg.seed)
+    if cfg.max_length > max_positions(model):  # before training: it would fail only after hours of it
+        raise NbUtilsError(f"max_length={cfg.max_length} is longer than {cfg.model}'s {max_positions(model)} positions",
+                           f"use -p max_length={min(max_positions(model), 512)} or less")
     check_training_fits(dev, model, batch=cfg.batch_size, seq=cfg.max_length, precision=cfg.train_precision,
                         what="FP32 fine-tuning")
     dev.put(model)

@@ -1,6 +1,6 @@
 """``python -m nbutils clean``: free disk by removing old run folders (checkpoints, ONNX files, executed notebooks).
 
-Run folders are ``runs/<id>/``; they sort by time. The results database keeps every figure unless ``--rows``
+Run folders are ``runs/<id>/``; they sort by start time (never by name). The results database keeps every figure unless ``--rows``
 is given, so reports and the dashboard still show removed runs.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbutils.errors import NbUtilsError
-from nbutils.paths import runs_dir
+from nbutils.paths import read_json, runs_dir
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,35 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+def started_at(folder: Path) -> float:
+    """When a run folder's run started (seconds since the epoch): ``run.json``'s ``started``, else the oldest file.
+
+    Run ids are not times (``--run-id ov1``, ``gpu-sst2``, sweep folders), so "newest" is never decided by name.
+    """
+    import time
+
+    try:
+        started = read_json(folder / "run.json").get("started")
+        if started:
+            return time.mktime(time.strptime(started, "%Y-%m-%dT%H:%M:%S"))
+    except (OSError, ValueError, TypeError):
+        pass
+    stamps = [p.stat().st_mtime for p in folder.iterdir() if not p.is_symlink()] if folder.is_dir() else []
+    return min(stamps, default=folder.stat().st_mtime)
+
+
 def run_folders(root: Path | None = None) -> list[Path]:
-    """Run folders under the runs folder, oldest first (folders holding a ``run.json``, or made by ``bench``)."""
+    """Run folders under the runs folder, oldest first by start time (:func:`started_at`), name breaking ties.
+
+    A run folder holds a ``run.json``, or was made by ``bench`` (or is ``standalone``).
+    """
     root = root or runs_dir()
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-                  and ((p / "run.json").is_file() or (p / "bench.txt").is_file() or (p / "bench").is_dir()
-                       or p.name == "standalone"))
+    found = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+             and ((p / "run.json").is_file() or (p / "bench.txt").is_file() or (p / "bench").is_dir()
+                  or p.name == "standalone")]
+    return sorted(found, key=lambda p: (started_at(p), p.name))
 
 
 def plan_clean(*, keep: int | None = None, runs: Sequence[str] = (), rows: bool = False,

@@ -120,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from nbutils import serve
             from nbutils.paths import default_db_path
 
+            if args.serve:
+                serve.check_port(args.port)  # before printing a URL: Voila serves on this port or not at all
             print(f"dashboard: http://127.0.0.1:{args.port}/ (notebook 90 served by Voila over {default_db_path()})")
             cmd = serve.voila_command("notebooks/90_dashboard.ipynb", args.port)
             if not args.serve:

@@ -381,7 +381,7 @@ class Dashboard:
         self._thread = threading.Thread(target=self._measure, args=target, daemon=True)
         self.bar.value, self.bar.max = 0, len(target[2]) * len(target[3])
         self.bar.layout.visibility = "visible"
-        self.status.value = f"measuring {target[1]} on {target[4]} ..."
+        self.status.value = html_text(f"measuring {target[1]} on {target[4]} ...")
         self._thread.start()
         if wait:
             self._thread.join()
@@ -391,6 +391,7 @@ class Dashboard:
         from nbutils.paths import claim_run_dir, new_run_id
         from nbutils.runs import NotebookRun
 
+        run = None
         try:
             run = NotebookRun(claim_run_dir(new_run_id("dashboard")), "90_dashboard", self.db)
             done = 0
@@ -402,9 +403,13 @@ class Dashboard:
                     done += 1
                     self.bar.value = done
             self.reload()
-            self.status.value = f"measured {engine} on {model}: new rows in run {run.run_id}"
+            self.status.value = html_text(f"measured {engine} on {model}: new rows in run {run.run_id}")
         except Exception as exc:  # noqa: BLE001 - any failure is shown in the dashboard, which stays usable
             self.status.value = f"<b>measurement failed:</b> {html_text(str(exc))}"
+            if run is not None and not any(p.is_file() for p in run.run_dir.rglob("*")):
+                import shutil
+
+                shutil.rmtree(run.run_dir, ignore_errors=True)  # a failed measurement leaves no empty run folder
         finally:
             self.bar.layout.visibility = "hidden"
 

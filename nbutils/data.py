@@ -171,6 +171,14 @@ def _classification(train: Dataset, validation: Dataset, *, source: str,
         assert text_col is not None
         renamed[split_name] = split if text_col == "sentence" else split.rename_column(text_col, "sentence")
     train, validation = renamed["train"], renamed["validation"]
+    for split_name, split in (("train", train), ("validation", validation)):
+        where = files[split_name] if files else f"the {split_name} split"
+        blank = [i for i, t in enumerate(split["sentence"]) if not isinstance(t, str) or not t.strip()]
+        if blank:
+            # rows as a user counts them in a TSV file: header is line 1, the first sentence line 2
+            lines = ", ".join(str(i + 2) for i in blank[:5]) + (" ..." if len(blank) > 5 else "")
+            raise NbUtilsError(f"{where} has {len(blank)} empty sentence(s) (line {lines})",
+                               "remove those rows or give each a sentence: the tokenizer cannot encode an empty one")
     labels: dict[str, set[object]] = {}
     for split_name, split in (("train", train), ("validation", validation)):
         values = set(split["label"])

@@ -556,6 +556,11 @@ class OvEngine(Engine):
         self.extra.update(self._compiled.settings)
         self.extra["ir_file"] = str(folder / ov.IR_FILE)
         self.extra.update(ov.int8_provenance(folder))
+        # the kernels the plugin chose for the heavy layers on this CPU (e.g. AVX2 without VNNI: INT8 FullyConnected
+        # on oneDNN's jit_gemm_I8 while FP32 runs on MLAS/brgemm: why INT8 can lose there)
+        self.extra["ov_kernels"] = {f"{k['layer']}:{k['precision']}:{k['primitive']}": k["count"]
+                                    for k in ov.runtime_kernels(self._compiled)
+                                    if k["layer"] in ("FullyConnected", "MatMul", "ScaledDotProductAttention")}
 
     def bind(self, batch: int, seq: int) -> Callable[[], Any]:
         from nbutils.bench import synthetic_batch

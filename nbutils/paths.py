@@ -11,6 +11,7 @@ import contextlib
 import datetime as _dt
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -52,6 +53,24 @@ def new_run_id(profile: str) -> str:
     return f"{stamp}-{profile}"
 
 
+#: A run id is one folder name inside the runs folder: no separators, no leading dot, no ``..``.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_run_id(run_id: str) -> str:
+    """Return ``run_id`` if it names one folder inside the runs folder, else a clear error (before any work).
+
+    ``../x`` or an absolute path would put the run outside ``runs/``, where ``clean`` and the dashboard never look.
+    """
+    from nbutils.errors import NbUtilsError
+
+    if not _RUN_ID.fullmatch(run_id or "") or ".." in run_id:
+        raise NbUtilsError(f"run id {run_id!r} is not a plain folder name",
+                           "use letters, digits, '.', '_' and '-' only (e.g. --run-id sst2-main); "
+                           "runs always live in the runs folder (set NBUTILS_RUNS_DIR to move it)")
+    return run_id
+
+
 def claim_run_dir(run_id: str, *, exact: bool = False) -> Path:
     """Create ``runs/<run_id>/`` atomically and return it; the folder belongs to this run alone.
 
@@ -61,6 +80,7 @@ def claim_run_dir(run_id: str, *, exact: bool = False) -> Path:
     """
     from nbutils.errors import NbUtilsError
 
+    check_run_id(run_id)
     root = runs_dir()
     try:
         root.mkdir(parents=True, exist_ok=True)

@@ -153,30 +153,129 @@ def ladders(frame: pd.DataFrame, named: dict[str, list[tuple[str, str]]]) -> pd.
     return pd.concat(tables, ignore_index=True)
 
 
+#: What makes two figures the same figure: measured twice in one run, they are one bar, one point, one row.
+IDENTITY = ["run_id", "model", "engine", "recipe", "precision", "seq", "batch", "metric"]
+
+
+def one_per_identity(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per :data:`IDENTITY`: the later measurement (rows are in database order), with ``times_measured``.
+
+    Two notebooks of one run may time the same engine, recipe, model and shape (or one notebook twice after a
+    resume); charts must not stack or sum them, so every chart and table built from latency rows reads them
+    through here. The rule is "the later one", and ``times_measured`` says how many there were.
+    """
+    if frame.empty:
+        return frame.assign(times_measured=[])
+    keys = [k for k in IDENTITY if k in frame.columns]
+    # NaN seq/batch (accuracy rows) must group too: fill with a marker for grouping only
+    grouping = frame[keys].astype(object).where(frame[keys].notna(), "")
+    counts = grouping.groupby(keys, sort=False)[keys[0]].transform("size")
+    last = ~grouping.duplicated(keep="last")
+    return frame[last].assign(times_measured=counts[last].astype(int))
+
+
+def timed_in_run(frame: pd.DataFrame, model: str, engine: str, recipe: str, batches: list[int],
+                 seqs: list[int]) -> pd.DataFrame | None:
+    """The run's p50 rows of one variant at every (batch, seq) asked for, or ``None`` if any shape is missing.
+
+    A notebook that needs a figure another notebook of the same run already measured reads it from here instead
+    of timing it again (one figure per identity; 80 reuses 60's FP32 and full-INT8 timings).
+    """
+    lat = one_per_identity(frame[(frame["metric"] == "latency_p50_ms") & (frame["model"] == model)
+                                 & (frame["engine"] == engine) & (frame["recipe"] == recipe)])
+    shapes = {(as_int(b), as_int(s_)) for b, s_ in zip(lat["batch"], lat["seq"], strict=True)}
+    if not {(int(b), int(s_)) for b in batches for s_ in seqs} <= shapes:
+        return None
+    return lat
+
+
 def speedups(frame: pd.DataFrame, baseline_engine: str = "torch-eager:fp32") -> pd.DataFrame:
-    """p50 speed-up of every engine variant over PyTorch eager FP32 and over the fastest floating-point engine."""
-    lat = frame[frame["metric"] == "latency_p50_ms"].copy()
+    """p50 speed-up of every engine variant over PyTorch eager FP32 and over the fastest floating-point engine.
+
+    One row per variant and shape of a run (:func:`one_per_identity`: the later of two measurements, and how many
+    there were in ``times_measured``), so a chart of it never stacks two measurements into one bar.
+    """
+    lat = one_per_identity(frame[frame["metric"] == "latency_p50_ms"]).copy()
     if lat.empty:
         return lat
     lat["label"] = [label(e, r) for e, r in zip(lat["engine"], lat["recipe"], strict=True)]
+    if "run_id" not in lat:
+        lat["run_id"] = ""
     out = []
-    mem = frame[frame["metric"] == "peak_memory_mb"]
-    memory = {(m, as_int(s_), as_int(b), e, r): v for m, s_, b, e, r, v in
-              zip(mem["model"], mem["seq"], mem["batch"], mem["engine"], mem["recipe"], mem["value"], strict=True)}
-    for (model, seq, batch), g in lat.groupby(["model", "seq", "batch"]):
+    mem = one_per_identity(frame[frame["metric"] == "peak_memory_mb"])
+    memory = {(run, m, as_int(s_), as_int(b), e, r): v for run, m, s_, b, e, r, v in
+              zip(mem.get("run_id", [""] * len(mem)), mem["model"], mem["seq"], mem["batch"], mem["engine"],
+                  mem["recipe"], mem["value"], strict=True)}
+    # ratios only within one run (one machine, one moment): each run's rows against that run's references
+    for (run, model, seq, batch), g in lat.groupby(["run_id", "model", "seq", "batch"]):
         base = g[g["engine"] == baseline_engine]["value"]
         floats = g[g["precision"].isin(["fp32", "tf32", "fp16", "bf16"])]["value"]
         for _, r in g.iterrows():
             out.append({"model": model, "seq": as_int(seq), "batch": as_int(batch), "label": r["label"],
-                        "engine": r["engine"], "recipe": r["recipe"], "run_id": r.get("run_id", ""),
-                        "p50_ms": r["value"],
+                        "engine": r["engine"], "recipe": r["recipe"], "run_id": run,
+                        "p50_ms": r["value"], "times_measured": r["times_measured"],
                         "speedup_vs_eager_fp32": (base.min() / r["value"]) if not base.empty else float("nan"),
                         "speedup_vs_best_float": (floats.min() / r["value"]) if not floats.empty else float("nan"),
-                        "peak_memory_mb": memory.get((model, as_int(seq), as_int(batch), r["engine"], r["recipe"]),
-                                                     float("nan"))})
+                        "peak_memory_mb": memory.get((run, model, as_int(seq), as_int(batch), r["engine"],
+                                                      r["recipe"]), float("nan"))})
     import pandas as pd
 
     return pd.DataFrame(out)
+
+
+def _is_int8(engine: str) -> bool:
+    parts = engine.split(":")
+    return len(parts) > 1 and parts[1].startswith("int8")
+
+
+def _times(a: float, b: float) -> str:
+    """``a`` against ``b`` (p50 ms) in words: "1.31× faster", "1.29× slower" or "as fast (within 3%)"."""
+    ratio = b / a
+    if abs(ratio - 1) < 0.03:
+        return "as fast (within 3%)"
+    return f"{ratio:.2f}× faster" if ratio > 1 else f"{1 / ratio:.2f}× slower"
+
+
+def speed_findings(p50: pd.DataFrame, isa: str) -> list[str]:
+    """Sentences on which route is faster, computed from one run's p50 rows (never written in advance).
+
+    ``p50`` has columns engine, recipe, batch, seq, p50_ms (e.g. :func:`speedups` or a grid's rows); ``isa`` is the
+    CPU's INT8 instructions (:func:`nbutils.env.int8_isa`), named in the first sentence because it decides the answer.
+    """
+    out = [f"This CPU's INT8 dot-product instructions: {isa} (amx / vnni / none: AVX2 without VNNI)."]
+    for (seq, batch), g in p50.groupby(["seq", "batch"]):
+        g = g.sort_values("p50_ms")
+        where = f"seq {as_int(seq)}, batch {as_int(batch)}"
+        int8, floats = g[g["engine"].map(_is_int8)], g[~g["engine"].map(_is_int8)]
+        if not int8.empty and not floats.empty:
+            a, b = int8.iloc[0], floats.iloc[0]
+            out.append(f"{where}: the fastest INT8 variant is {label(a['engine'], a['recipe'])} ({a['p50_ms']:.2f} ms), "
+                       f"{_times(a['p50_ms'], b['p50_ms'])} than the fastest float one, "
+                       f"{label(b['engine'], b['recipe'])} ({b['p50_ms']:.2f} ms).")
+        ov8, ov32 = g[g["engine"] == "ov-cpu:int8"], g[g["engine"] == "ov-cpu:fp32"]
+        if not ov8.empty and not ov32.empty:
+            out.append(f"{where}: OpenVINO INT8 is {_times(ov8['p50_ms'].iloc[0], ov32['p50_ms'].iloc[0])} than "
+                       f"OpenVINO FP32 ({ov8['p50_ms'].iloc[0]:.2f} vs {ov32['p50_ms'].iloc[0]:.2f} ms).")
+        ort8 = int8[int8["engine"].str.startswith("ort-cpu:")]
+        if not ov8.empty and not ort8.empty:
+            o = ort8.iloc[0]
+            out.append(f"{where}: OpenVINO INT8 is {_times(ov8['p50_ms'].iloc[0], o['p50_ms'])} than ONNX Runtime's "
+                       f"fastest INT8 here, {label(o['engine'], o['recipe'])}.")
+    return out
+
+
+def pareto_findings(points: pd.DataFrame, metric: str) -> list[str]:
+    """Which variants this run's accuracy-vs-latency front keeps, and which INT8 variants it does not (computed)."""
+    if points.empty:
+        return ["No variant has both accuracy and latency in this run."]
+    front = points[points["pareto"]].sort_values("p50_ms")
+    out = [f"On the Pareto front ({metric} vs p50): " + "; ".join(
+        f"{r['label']} ({r[metric]:.2f}, {r['p50_ms']:.2f} ms)" for _, r in front.iterrows()) + "."]
+    beaten = points[~points["pareto"] & points["engine"].map(_is_int8)]
+    if not beaten.empty:
+        out.append(f"{len(beaten)} INT8 variant(s) are beaten on both axes by a front variant, e.g. "
+                   f"{', '.join(beaten.sort_values('p50_ms')['label'].head(3))}.")
+    return out
 
 
 def accuracy_latency_points(acc: pd.DataFrame, frame: pd.DataFrame, batch: int) -> pd.DataFrame:

@@ -149,6 +149,9 @@ def check_writable(path: str | Path | None = None) -> Path:
 
 
 def _check_sqlite(db: Path) -> None:
+    if db.is_dir():
+        raise NbUtilsError(f"the results database {db} is a folder, not a file",
+                           "move that folder away (the suite creates the database file), or pass another --db")
     with db.open("rb") as fh:
         head = fh.read(16)
     if head and head != b"SQLite format 3\x00":
@@ -264,7 +267,7 @@ def record(rows: Iterable[Measurement], prov: Provenance, db: str | Path | None 
 
 
 def run_ids(db: str | Path | None = None) -> list[str]:
-    """All run ids in the database, oldest first (run ids sort by time)."""
+    """All run ids in the database, oldest first: by when each run wrote its first figure (never by name)."""
     path = Path(db) if db else default_db_path()
     if not path.exists():
         return []
@@ -272,7 +275,8 @@ def run_ids(db: str | Path | None = None) -> list[str]:
     try:
         if not _has_table(con):
             return []
-        return [r[0] for r in con.execute("SELECT DISTINCT run_id FROM results ORDER BY run_id")]
+        # names are not times (--run-id ov1, gpu-sst2): a run's first row id orders runs as they started writing
+        return [r[0] for r in con.execute("SELECT run_id FROM results GROUP BY run_id ORDER BY MIN(id)")]
     finally:
         con.close()
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nbutils.errors import NbUtilsError
-from nbutils.paths import claim_run_dir, new_run_id, project_root, read_json, runs_dir, write_json
+from nbutils.paths import check_run_id, claim_run_dir, new_run_id, project_root, read_json, runs_dir, write_json
 from nbutils.runs import CLAIMED_ENV, check_run_folder
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
@@ -87,14 +87,45 @@ def load_profile(name: str) -> Profile:
     if not path.is_file():
         raise NbUtilsError(f"unknown profile {name!r}", f"use one of: {', '.join(profile_names())} "
                                                          "(or a path to a profile .yaml)")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise NbUtilsError(f"profile {path} is not valid YAML{where}: {getattr(exc, 'problem', None) or exc}",
+                           "fix the YAML (indentation, 'key: value' pairs); compare with nbutils/profiles/default.yaml"
+                           ) from None
+    except OSError as exc:
+        raise NbUtilsError(f"cannot read profile {path}: {exc.strerror}", "check the file's permissions") from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise NbUtilsError(f"profile {path} is a YAML {type(raw).__name__}, not a mapping of settings",
+                           "write it as 'description: ...', 'parameters: {...}', 'notebook_parameters: {...}'")
     unknown = set(raw) - {"description", "parameters", "notebook_parameters", "cell_timeout_s"}
     if unknown:
         raise NbUtilsError(f"profile {path} has unknown keys {sorted(unknown)}",
                            "use description, parameters, notebook_parameters, cell_timeout_s")
-    nb_params = {str(k).zfill(2): dict(v or {}) for k, v in (raw.get("notebook_parameters") or {}).items()}
-    return Profile(path.stem, raw.get("description", ""), dict(raw.get("parameters") or {}), nb_params,
-                   int(raw.get("cell_timeout_s", 1800)))
+    for key in ("parameters", "notebook_parameters"):
+        if raw.get(key) is not None and not isinstance(raw[key], dict):
+            raise NbUtilsError(f"profile {path}: {key} is a {type(raw[key]).__name__}, not a mapping",
+                               f"write {key}: followed by indented 'name: value' lines")
+    numbers = {nb.number for nb in discover()}
+    nb_params: dict[str, dict[str, Any]] = {}
+    for k, v in (raw.get("notebook_parameters") or {}).items():
+        number = str(k).zfill(2)
+        if number not in numbers:
+            raise NbUtilsError(f"profile {path}: notebook_parameters names notebook {k!r}, which does not exist",
+                               f"use one of the notebook numbers: {', '.join(sorted(numbers))}")
+        if v is not None and not isinstance(v, dict):
+            raise NbUtilsError(f"profile {path}: notebook_parameters.{k} is not a mapping of parameters",
+                               "write it as '<number>: {name: value}'")
+        nb_params[number] = dict(v or {})
+    timeout = raw.get("cell_timeout_s", 1800)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise NbUtilsError(f"profile {path}: cell_timeout_s is {timeout!r}, not a positive number of seconds",
+                           "write e.g. cell_timeout_s: 1800")
+    return Profile(path.stem, str(raw.get("description", "")), dict(raw.get("parameters") or {}), nb_params,
+                   int(timeout))
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -248,6 +279,8 @@ def run_suite(profile_name: str = "default", only: str | None = None, overrides:
     """
     from tqdm.auto import tqdm
 
+    if run_id:
+        check_run_id(run_id)  # a path such as ../x would put the run where clean and the dashboard never look
     profile = load_profile(profile_name)
     notebooks = discover()
     selected = select(notebooks, only)

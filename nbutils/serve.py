@@ -35,5 +35,25 @@ def voila_command(notebook: str | Path, port: int, extra: Sequence[str] = ()) ->
 
     Run it under :func:`voila_env`, from the repository root, where ``voila.json`` is read.
     """
+    # port_retries=0: Voila must serve on the port it was given or fail, never on port+1 (the printed URL is true)
     return [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-            f"--template={TEMPLATE}", *extra]
+            "--Voila.port_retries=0", f"--template={TEMPLATE}", *extra]
+
+
+def check_port(port: int) -> None:
+    """Raise a clear error, before anything starts, if ``port`` is not a port or is taken on 127.0.0.1."""
+    import socket
+
+    from nbutils.errors import NbUtilsError
+
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise NbUtilsError(f"--port {port!r} is not a TCP port", "use a number from 1024 to 65535, e.g. --port 8866")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as free:
+                free.bind(("127.0.0.1", 0))
+                hint = free.getsockname()[1]
+            raise NbUtilsError(f"port {port} on 127.0.0.1 is already in use (another server, maybe another dashboard)",
+                               f"pick a free port: --port {hint} (make dashboard PORT={hint})") from None

@@ -71,6 +71,14 @@ def check_model_file(path: str | Path) -> None:
     path = Path(path)
     if not path.is_file():
         raise NbUtilsError(f"ONNX file {path} does not exist", "export it first (notebook 40) or fix the path")
+    from nbutils.graph.model import check_external_data
+
+    try:
+        check_external_data(onnx.load(str(path), load_external_data=False), path)
+    except NbUtilsError:
+        raise
+    except Exception:  # noqa: BLE001 - unreadable protobuf: the checker below names it
+        pass
     try:
         onnx.checker.check_model(str(path))
     except Exception as exc:  # noqa: BLE001 - protobuf and checker errors alike

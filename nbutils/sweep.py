@@ -114,7 +114,11 @@ def load_sweep(path: str | Path) -> Sweep:
         raise NbUtilsError(f"{path}: unknown key(s) {unknown}", f"use {', '.join(sorted(SWEEP_KEYS))}")
     default_res = dict(raw.get("resources") or {})
     cells: list[Cell] = []
-    for i, c in enumerate(raw.get("cells") or []):
+    listed = raw.get("cells") or []
+    if not isinstance(listed, list):
+        raise NbUtilsError(f"{path}: 'cells' is a {type(listed).__name__}, not a list of cells",
+                           "write each cell as a list item: cells:\n  - bench: {model: random:bert-tiny}")
+    for i, c in enumerate(listed):
         where = f"{path.name} cell {i + 1}"
         if not isinstance(c, dict) or not (set(c) & {"bench", "run"}) or len(set(c) & {"bench", "run"}) != 1:
             raise NbUtilsError(f"{where} must have exactly one of 'bench' or 'run'", "e.g. - bench: {model: ...}")
@@ -131,6 +135,13 @@ def load_sweep(path: str | Path) -> Sweep:
             raise NbUtilsError(f"{path}: grid must have one key, 'bench' or 'run', whose values are lists",
                                "e.g. grid: {bench: {model: [random:bert-tiny], batch: [[1], [8]]}}")
         kind, axes = next(iter(grid.items()))
+        if not isinstance(axes, dict):
+            raise NbUtilsError(f"{path}: grid.{kind} must map argument names to lists of values",
+                               "e.g. grid: {bench: {model: [random:bert-tiny], batch: [[1], [8]]}}")
+        not_lists = sorted(k for k, v in axes.items() if not isinstance(v, list) or not v)
+        if not_lists:
+            raise NbUtilsError(f"{path}: grid.{kind} value(s) for {not_lists} are not non-empty lists",
+                               "give every grid axis a list of values, e.g. batch: [[1], [8]] or model: [random:bert-tiny]")
         keys = list(axes)
         for combo in itertools.product(*[_as_list(axes[k]) for k in keys]):
             args = dict(zip(keys, combo, strict=True))
@@ -236,13 +247,18 @@ def connect_client(scheduler: str | None, workers: int | None) -> Any:
     from distributed import Client, LocalCluster
 
     if scheduler:
+        import re
+
+        if not re.fullmatch(r"(tcp|tls|inproc|ucx|ws|wss)://[^\s/]+(:\d+)?/?|[^\s/:]+:\d+", scheduler):
+            raise NbUtilsError(f"--scheduler {scheduler!r} is not a Dask scheduler address",
+                               "use tcp://HOST:PORT (as `dask scheduler` prints it), e.g. tcp://127.0.0.1:8786")
         try:
             return Client(scheduler, timeout="5s")
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             raise NbUtilsError(f"no Dask scheduler answers at {scheduler} ({type(exc).__name__})",
                                "start one (dask scheduler; dask worker ADDRESS) or leave out --scheduler for a "
                                "local cluster") from exc
-    n = workers or max(1, os.cpu_count() or 1)
+    n = max(1, os.cpu_count() or 1) if workers is None else workers
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster)
 
@@ -263,11 +279,15 @@ def run_sweep(path: str | Path, *, scheduler: str | None = None, workers: int | 
     from nbutils.results import check_writable
 
     out = out or sys.stdout
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise NbUtilsError(f"--workers {workers!r} is not a number of workers", "use --workers 1 or more (default: one per core)")
+    if scheduler and workers is not None:
+        raise NbUtilsError("--workers and --scheduler both given", "the scheduler's cluster has its own workers: drop --workers")
     sweep = load_sweep(path)
     dbp = Path(db) if db else default_db_path()
     skip = done_cells(sweep, dbp) if resume else set()
     todo = [c for c in sweep.cells if c.id not in skip]
-    where = scheduler or f"a LocalCluster of {workers or os.cpu_count() or 1} worker(s), 1 thread each"
+    where = scheduler or f"a LocalCluster of {workers if workers is not None else os.cpu_count() or 1} worker(s), 1 thread each"
     if dry_run:
         for c in sweep.cells:
             state = "done (skipped with --resume)" if c.id in skip else "to run"

@@ -63,6 +63,30 @@ def test_one_selected_engine_keeps_its_speedups(tmp_path):
     assert "not timed at these shapes: PyTorch eager FP32 or a float engine" in alone.layout.title.text
 
 
+def test_two_measurements_of_one_identity_in_one_run_are_one_bar(tmp_path):
+    """60 and 80 of one run both timed ort-cpu:fp32 and an INT8 file: one bar each, the later figure, right ratio."""
+    from nbutils import report
+    from nbutils.results import read_results
+
+    db, run = tmp_path / "r.sqlite", "20261101-000000-run"
+    _rows(db, run, {"torch-eager:fp32": 20.0, "ort-cpu:fp32": 12.0, "ort-cpu:int8-qdq": 12.0})
+    prov = Provenance(run, "80_sensitivity", "bert-tiny (untrained)", "classification", "synthetic", {}, {})
+    record([Measurement("latency_p50_ms", 10.0, "fp32", "ort-cpu:fp32", "fp32", 1, 128),
+            Measurement("latency_p50_ms", 10.0, "ptq-percentile-99.9", "ort-cpu:int8-qdq", "int8", 1, 128)], prov, db)
+    _rows(db, run, {"ort-cpu:int8-qdq": 11.0})  # the same variant a third time, differently labelled by recipe
+    frame = read_results(run, db)
+    sp = report.speedups(frame)
+    assert not sp.duplicated(["label", "batch", "seq"]).any()
+    fp32 = sp.set_index("label").loc["ort-cpu:fp32 · fp32"]
+    assert fp32["speedup_vs_eager_fp32"] == pytest.approx(2.0) and fp32["times_measured"] == 2
+    fig = dashboard.speedup_view(frame)
+    bars = dict(zip(fig.data[0].y, fig.data[0].x, strict=True))
+    assert len(bars) == len(fig.data[0].y) == 4  # eager, ort fp32, two INT8 recipes: nothing stacked
+    assert bars["ort-cpu:fp32 · fp32 · b1 s128"] == pytest.approx(2.0)
+    assert bars["ort-cpu:int8-qdq · ptq-percentile-99.9 · b1 s128"] == pytest.approx(2.0)
+    assert fig.layout.barmode == "group"
+
+
 def _view_text(render):
     from nbutils.widgets import View
 
@@ -254,6 +278,34 @@ def test_voila_dashboard_in_chromium(board_db):
         after = read_results(None, board_db / "results.sqlite")
         assert len(after) == rows_before + 6  # five latency figures and the peak memory
         page.screenshot(path=str(shots / "dashboard-voila-measured.png"), full_page=True)
+
+
+XSS_MODEL = """<img src=x onerror="document.title='pwned';window.__xss=1"> (untrained)"""
+
+
+def test_database_text_is_never_markup_in_the_voila_page(tmp_path):
+    """A teammate's row whose model name is HTML: shown as text in the status line, never run (issue 22, case 1)."""
+    prov = Provenance("20261101-000000-run", "60_benchmark", XSS_MODEL, "classification", "synthetic", {}, {})
+    record([Measurement("latency_p50_ms", 5.0, "ort-dynamic", "ort-cpu:int8-dynamic", "int8", 1, 16)], prov,
+           tmp_path / "results.sqlite")
+    port = free_port()
+    env = serve.voila_env({**os.environ, "NBUTILS_RUNS_DIR": str(tmp_path)})
+    cmd = serve.voila_command("notebooks/90_dashboard.ipynb", port, ["--show_tracebacks=True"])
+    with server(cmd, voila_ready_url(port), env, tmp_path / "voila.log"), browser() as page, \
+            evidence_on_failure(page, "dashboard-xss"):
+        page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
+        page.wait_for_selector(".widget-dropdown select", timeout=180_000)
+        _select(page, "model", XSS_MODEL)
+        _select(page, "engine", "ort-cpu:int8-dynamic")
+        page.get_by_role("button", name="Measure now").click()
+        page.wait_for_function("() => document.body.innerText.includes('measurement failed')", timeout=240_000)
+        text = page.evaluate("() => document.body.innerText")
+        assert "<img src=x onerror=" in text  # the name is shown as the text it is
+        assert page.evaluate("() => window.__xss") is None and page.title() != "pwned"
+        assert page.evaluate("() => document.querySelectorAll('img[src=\"x\"]').length") == 0
+        page.screenshot(path=str(artefacts() / "dashboard-xss.png"), full_page=True)
+    # the failed measurement left no empty run folder behind
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith("-dashboard")]
 
 
 def test_jupyterlab_renders_the_dashboard_widgets(board_db):

@@ -1,11 +1,11 @@
 """The OpenVINO route on a tiny random BERT: IR conversion, parity, NNCF INT8, engines, and clear errors."""
 
-import numpy as np
-import pytest
-
 import os
 import subprocess
 import sys
+
+import numpy as np
+import pytest
 
 from nbutils import engines, env, export, ov
 from nbutils.errors import NbUtilsError

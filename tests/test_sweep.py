@@ -154,6 +154,10 @@ def test_ctrl_c_keeps_finished_cells_and_resume_completes(tmp_path):
     ({"cells": [{"bench": {"model": "random:bert-tiny", "batches": [1]}}]}, "unknown bench parameter(s) ['batches']"),
     ({"cells": [{"bench": {"model": "random:bert-tiny", "engines": ["ort-cpu:int4"]}}]}, "unknown engine(s)"),
     ({"cells": [{"run": {"profile": "smoke", "only": "00", "params": {"smok": True}}}]}, "no selected notebook declares"),
+    ({"cells": 5}, "'cells' is a int, not a list"),
+    ({"cells": {"bench": {"model": "random:bert-tiny"}}}, "'cells' is a dict, not a list"),
+    ({"grid": {"bench": {"model": "random:bert-tiny", "batch": 1}}}, "value(s) for ['batch'] are not non-empty lists"),
+    ({"grid": {"bench": [1, 2]}}, "must map argument names to lists"),
 ])
 def test_bad_sweep_files_fail_before_any_cell(tmp_path, capsys, content, message):
     import yaml
@@ -175,3 +179,15 @@ def test_a_scheduler_that_does_not_answer_is_named(tmp_path, capsys):
     assert main(["sweep", str(f), "--scheduler", addr]) == 2
     assert f"no Dask scheduler answers at {addr}" in capsys.readouterr().err and time.time() - t0 < 60
     assert not (tmp_path / "runs" / "results.sqlite").exists() or not _rows(tmp_path / "runs" / "results.sqlite")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--scheduler", "http://nonsense"], "is not a Dask scheduler address"),
+    (["--workers", "0"], "--workers 0 is not a number of workers"),
+    (["--workers", "-2"], "is not a number of workers"),
+])
+def test_nonsense_scheduler_or_worker_count_is_a_message(tmp_path, capsys, args, message):
+    f = _write(tmp_path / "s.yaml", FOUR[:1])
+    assert main(["sweep", str(f), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

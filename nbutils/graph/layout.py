@@ -8,6 +8,7 @@ seconds on two cores; networkx gives the layering, numpy the sweeps.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from typing import Any
 
 from nbutils.errors import NbUtilsError
 from nbutils.graph.model import QDQ_OPS, Graph, Node, family
+
+_e = html.escape  # text from a model file (node, tensor, attribute names) is data, never markup
 
 
 @dataclass
@@ -61,8 +64,9 @@ class Drawing:
 
 
 def _node_hover(g: Graph, n: Node) -> str:
-    lines = [f"<b>{n.op}</b> {n.name}"]
-    lines += [f"{k} = {v}" for k, v in list(n.attrs.items())[:8]]
+    # names and attributes come from the model file: data, never markup (plotly renders hover text as HTML)
+    lines = [f"<b>{_e(n.op)}</b> {_e(n.name)}"]
+    lines += [_e(f"{k} = {v}") for k, v in list(n.attrs.items())[:8]]
     for kind, names in (("in", n.inputs), ("out", n.outputs)):
         for t in names[:6]:
             if not t:
@@ -73,9 +77,9 @@ def _node_hover(g: Graph, n: Node) -> str:
                 stat = (f" value {s['value']:.4g}" if "value" in s else
                         f" min {s.get('min', 0):.3g} median {s.get('median', 0):.3g} max {s.get('max', 0):.3g}"
                         if "min" in s else "")
-                lines.append(f"{kind}: {t[-60:]} (initializer {desc}{stat})")
+                lines.append(_e(f"{kind}: {t[-60:]} (initializer {desc}{stat})"))
             else:
-                lines.append(f"{kind}: {t[-60:]} {desc}")
+                lines.append(_e(f"{kind}: {t[-60:]} {desc}"))
     if n.op in QDQ_OPS:
         q = g.qdq_params(n)
         for key in ("scale", "zero_point"):
@@ -134,13 +138,15 @@ def build(g: Graph, *, show_qdq: bool = False, collapse: bool = True, expand: It
             ops: dict[str, int] = {}
             for m in box.members:
                 ops[g.nodes[m].op] = ops.get(g.nodes[m].op, 0) + 1
-            box.hover = f"<b>{box.id}</b>: {len(box.members)} nodes<br>" + "<br>".join(
-                f"{k}: {v}" for k, v in sorted(ops.items(), key=lambda kv: -kv[1])[:12])
+            box.hover = f"<b>{_e(box.id)}</b>: {len(box.members)} nodes<br>" + "<br>".join(
+                _e(f"{k}: {v}") for k, v in sorted(ops.items(), key=lambda kv: -kv[1])[:12])
     for name in g.inputs:
-        nodes[f"input:{name}"] = DNode(f"input:{name}", name, "Input", [], f"<b>input</b> {name} {g.tensor(name).describe()}")
+        nodes[f"input:{name}"] = DNode(f"input:{name}", name, "Input", [],
+                                       f"<b>input</b> {_e(name)} {_e(g.tensor(name).describe())}")
         owner[f"input:{name}"] = f"input:{name}"
     for name in g.outputs:
-        nodes[f"output:{name}"] = DNode(f"output:{name}", name, "Output", [], f"<b>output</b> {name} {g.tensor(name).describe()}")
+        nodes[f"output:{name}"] = DNode(f"output:{name}", name, "Output", [],
+                                        f"<b>output</b> {_e(name)} {_e(g.tensor(name).describe())}")
     edges: dict[tuple[str, str, str], DEdge] = {}
     for n in g.nodes.values():
         if n.name not in owner:

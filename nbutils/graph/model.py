@@ -183,13 +183,24 @@ class InitializerStats(Mapping[str, dict[str, Any]]):
         return len({**self._protos, **self._done})
 
 
-def _check_external_data(model: Any, path: Path) -> None:
+def check_external_data(model: Any, path: Path) -> None:
+    """Every external-data file of ``model`` (read from ``path``) lies inside the model's folder and exists.
+
+    A location such as ``../../etc/passwd`` is refused by onnx with a traceback; here it is a message first.
+    """
     from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
+    folder = path.parent.resolve()
     for init in model.graph.initializer:
         if uses_external_data(init):
             location = ExternalDataInfo(init).location
-            if not (path.parent / location).is_file():
+            target = (folder / location).resolve()
+            if Path(location).is_absolute() or not target.is_relative_to(folder):
+                raise NbUtilsError(f"{path} points tensor {init.name!r} at external data {location!r}, outside the "
+                                   "model's folder (refused: a model file must not read other files)",
+                                   "use a model whose external data files sit beside it (export it again, or "
+                                   "onnx.save_model(..., save_as_external_data=True, location='model.onnx.data'))")
+            if not target.is_file():
                 raise NbUtilsError(f"{path} keeps tensor {init.name!r} in an external data file {location!r}, "
                                    f"which is not beside it ({path.parent / location} does not exist)",
                                    f"copy {location} next to {path.name}, or export the model again")
@@ -211,7 +222,7 @@ def load_graph(path: str | Path) -> Graph:
                            "export it again") from exc
     if not model.graph.node:
         raise NbUtilsError(f"{path} holds no graph nodes (an empty or truncated ONNX file)", "export the model again")
-    _check_external_data(model, path)
+    check_external_data(model, path)
     if any(i.HasField("data_location") and i.data_location == onnx.TensorProto.EXTERNAL for i in model.graph.initializer):
         onnx.load_external_data_for_model(model, str(path.parent))
     # Shape inference reads initializer dims, and values only of small ones (shape vectors): weights are left out

@@ -7,10 +7,13 @@ untrusted notebook), by the executed notebook's HTML, and by Voilà. One trace p
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from nbutils.graph.layout import Drawing
+
+_e = html.escape  # names from the model file are data, never markup
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -53,9 +56,9 @@ def figure(d: Drawing, *, values: Mapping[str, float] | None = None, value_name:
         ey += [y0, y1, None]
         mx, my = (x0 + x1) / 2, (y0 + y1) / 2
         if e.qdq:
-            mid_qdq.append((mx, my, f"<b>Q/DQ</b> on {e.label}<br>" + "<br>".join(e.qdq[:4])))
+            mid_qdq.append((mx, my, f"<b>Q/DQ</b> on {_e(e.label)}<br>" + "<br>".join(_e(q) for q in e.qdq[:4])))
         elif e.label:
-            mid_plain.append((mx, my, e.label))
+            mid_plain.append((mx, my, _e(e.label)))
     fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line={"color": "#999", "width": 1}, hoverinfo="skip",
                              name="edges", showlegend=False, meta="edges"))
     if mid_plain:
@@ -78,14 +81,14 @@ def figure(d: Drawing, *, values: Mapping[str, float] | None = None, value_name:
             if values is not None and n in values:
                 h += f"<br><b>{value_name}: {values[n]:.3g}</b>"
             if categories is not None and n in categories:
-                h += f"<br><b>{categories[n]}</b>"
+                h += f"<br><b>{_e(str(categories[n]))}</b>"
             if highlight and n in highlight:
                 h += f"<br><b style='color:#c00'>{highlight[n]}</b>"
             if d.nodes[n].quantized_weight:
                 h += "<br>weight: INT8 (Q/DQ)"
             hover.append(h)
         fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="markers+text" if small else "markers",
-                                 text=[d.nodes[n].label[:18] for n in members], textposition="middle right",
+                                 text=[_e(d.nodes[n].label[:18]) for n in members], textposition="middle right",
                                  textfont={"size": 9}, marker={"symbol": "square", "size": 13, **marker},
                                  hovertext=hover, hoverinfo="text", name=name, showlegend=legend, meta="nodes",
                                  customdata=members))

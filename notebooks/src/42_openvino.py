@@ -130,7 +130,7 @@ by_precision
 
 # %% [markdown]
 # ### Why would it be faster? Measure the two INT8 routes side by side
-# ONNX Runtime's dynamic INT8 (`ort-dynamic`, the suite's fastest CPU INT8 so far) computes every activation's
+# ONNX Runtime's dynamic INT8 (`ort-dynamic`) computes every activation's
 # scale at run time (`DynamicQuantizeLinear` before each integer MatMul); NNCF's IR has *static* scales, folded into
 # the INT8 kernels listed above. The CPU's flags decide which integer instructions those kernels can use. Timed here
 # at `max_length`, batch 1 and 8, one engine after the other (notebook 60 times every engine on a wider grid):
@@ -151,11 +151,16 @@ grid.raise_failures()
 why = pd.DataFrame(grid.rows).pivot_table(index="engine_name", columns="batch", values="p50_ms")
 why.columns = [f"p50 ms, batch {b}" for b in why.columns]
 why["ort-dynamic / this (batch 1)"] = why.loc["ort-cpu:int8-dynamic", why.columns[0]] / why[why.columns[0]]
+print(*report.speed_findings(pd.DataFrame(grid.rows), env.int8_isa(runtime="openvino")), sep="\n")
+print(f"NNCF's overflow fix for this CPU: {meta['options']['overflow_fix']} (without VNNI/AMX the u8×s8 kernels saturate "
+      "with 8-bit weights; 'enable' keeps weights on 7 bits everywhere)")
 why.round(3)
 
 # %% [markdown]
-# Is the static-scale INT8 IR faster than the dynamic route on this CPU, and by how much at each batch? (These
-# timings are not recorded; notebook 60's are.)
+# The sentences above are computed from this run's timings, not written in advance. Whether static INT8 beats
+# FP32 depends on the CPU's integer dot-product instructions (VNNI, AMX): without them an INT8 MatMul has no faster
+# instruction than FP32's FMA, and the quantize/dequantize work around it is extra. Which is true on yours, and by
+# how much at each batch? (These timings are not recorded; notebook 60's are.)
 #
 # ## Step 4: accuracy control, and quantization-aware training with NNCF
 # * **Accuracy control** (`nncf.quantize_with_accuracy_control`, recipe `nncf-ptq-ac`): quantize, rank the

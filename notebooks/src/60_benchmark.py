@@ -128,6 +128,7 @@ plots.bar(speed, x="label", y="peak_memory_mb", color="batch",
 # %%
 best = speed.loc[speed.groupby(["seq", "batch"])["p50_ms"].idxmin(), ["seq", "batch", "label", "p50_ms",
                                                                     "speedup_vs_eager_fp32", "peak_memory_mb"]]
+print(*report.speed_findings(speed, env.int8_isa(runtime="openvino")), sep="\n")
 print("fastest engine variant per shape on this machine (from the table just measured):")
 best.round(3)
 

@@ -187,6 +187,7 @@ else:
     write_tables(points.set_index("label"), run.path("report"), "accuracy-vs-latency")
     display(plots.accuracy_vs_latency(points, points["pareto"].tolist(), y=main,
                                       title=f"{base.model_name}: {main} vs p50 latency (batch {latency_batch}, seq {seq})"))
+    print(*report.pareto_findings(points, main), sep="\n")
 points.round(3) if not points.empty else None
 
 # %% [markdown]

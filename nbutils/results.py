@@ -266,6 +266,29 @@ def record(rows: Iterable[Measurement], prov: Provenance, db: str | Path | None 
     return len(rows)
 
 
+def last_id(db: str | Path | None = None) -> int:
+    """The newest row id in the database (0 when it has no rows yet): a mark to tell later rows from earlier ones."""
+    path = Path(db) if db else default_db_path()
+    if not path.exists():
+        return 0
+    con = connect_readonly(path)
+    try:
+        return int(con.execute("SELECT COALESCE(MAX(id), 0) FROM results").fetchone()[0]) if _has_table(con) else 0
+    finally:
+        con.close()
+
+
+def drop_superseded(db: str | Path | None, run_id: str, notebook: str, up_to_id: int) -> int:
+    """Delete ``notebook``'s rows of ``run_id`` written before a re-execution (ids ``<= up_to_id``); returns the count.
+
+    Called after a notebook ran again successfully in a resumed run, so its figures are stored once, not twice;
+    if the re-execution fails, nothing is deleted and the earlier figures stay.
+    """
+    with transaction(db) as con:
+        return con.execute("DELETE FROM results WHERE run_id = ? AND notebook = ? AND id <= ?",
+                           (run_id, notebook, int(up_to_id))).rowcount
+
+
 def run_ids(db: str | Path | None = None) -> list[str]:
     """All run ids in the database, oldest first: by when each run wrote its first figure (never by name)."""
     path = Path(db) if db else default_db_path()

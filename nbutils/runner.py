@@ -349,6 +349,8 @@ def _execute(selected: list[NotebookInfo], params: dict[str, dict[str, Any]], ru
     """Run the notebooks in order, appending to ``outcomes``; stops at the first failure."""
     from papermill.exceptions import PapermillExecutionError
 
+    from nbutils.results import drop_superseded, last_id
+
     for i, nb in enumerate(selected, 1):
         try:
             check_run_folder(run_dir)
@@ -358,6 +360,11 @@ def _execute(selected: list[NotebookInfo], params: dict[str, dict[str, Any]], ru
             return
         out = run_dir / nb.path.name
         nb_params = {**params[nb.number], "run_dir": str(run_dir), "results_db": str(db)}
+        # written before the notebook starts: a run killed here (kill -9, power) shows as unfinished, not as normal
+        _write_outcomes(run_dir, [*outcomes, NotebookOutcome(
+            nb.name, out, 0.0, False, f"started {time.strftime('%Y-%m-%dT%H:%M:%S')} and did not finish "
+                                      "(the run was killed, or is still running)")])
+        mark = last_id(db)
         bar.set_postfix_str(f"{nb.name} (elapsed {time.perf_counter() - suite_start:.0f} s)")
         print(f"[{i}/{len(selected)}] {nb.name} ...", flush=True)
         start = time.perf_counter()
@@ -371,16 +378,22 @@ def _execute(selected: list[NotebookInfo], params: dict[str, dict[str, Any]], ru
             msg = (f"notebook {nb.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
                    f"{exc.ename}: {exc.evalue}")
             outcomes.append(NotebookOutcome(nb.name, out, seconds, False, msg))
+            _write_outcomes(run_dir, outcomes)
             print(f"FAILED  {msg}\n  partially executed notebook kept at {out}", flush=True)
             return
         except Exception as exc:  # noqa: BLE001 - kernel death, timeouts: still report and stop
             seconds = time.perf_counter() - start
             msg = f"notebook {nb.name} did not finish: {type(exc).__name__}: {exc}"
             outcomes.append(NotebookOutcome(nb.name, out, seconds, False, msg))
+            _write_outcomes(run_dir, outcomes)
             print(f"FAILED  {msg}\n  partially executed notebook kept at {out}", flush=True)
             return
         seconds = time.perf_counter() - start
         outcomes.append(NotebookOutcome(nb.name, out, seconds, True))
+        dropped = drop_superseded(db, run_dir.name, nb.name, mark)  # a resumed run's earlier figures of this notebook
+        if dropped:
+            print(f"  replaced {dropped} figure(s) {nb.name} had recorded earlier in this run", flush=True)
+        _write_outcomes(run_dir, outcomes)
         print(f"[{i}/{len(selected)}] {nb.name} done in {seconds:.1f} s", flush=True)
         bar.update(1)
 
@@ -468,9 +481,14 @@ td.nb-int{{text-align:right}}</style>{'<script src="plotly.min.js"></script>' if
     tmp = dest.with_suffix(".html.tmp")
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, dest)
+    _write_outcomes(run_dir, outcomes)
+    return dest
+
+
+def _write_outcomes(run_dir: Path, outcomes: list[NotebookOutcome]) -> None:
+    """``outcomes.json``: how each notebook of the run went (read by ``--resume``, the summary and the dashboard)."""
     write_json(run_dir / "outcomes.json", [{"name": o.name, "seconds": o.seconds, "ok": o.ok, "error": o.error}
                                            for o in outcomes])
-    return dest
 
 
 def summary_charts(db: Path, run_dir: Path) -> dict[str, str]:

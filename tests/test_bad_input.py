@@ -158,3 +158,44 @@ def test_external_data_outside_the_model_folder_is_refused(tmp_path, capsys):
     assert "outside the model's folder" in capsys.readouterr().err
     check_model_file(folder / "model.onnx")  # the honest file still passes
     assert os.path.isfile("/etc/passwd")
+
+
+@pytest.mark.notebooks
+def test_killed_run_shows_unfinished_and_a_resumed_notebook_stores_its_figures_once(tmp_path, monkeypatch):
+    """Case 9: after kill -9 the run says which notebook did not finish; re-running one with --resume replaces
+    its figures (one per identity) and keeps the earlier notebooks' outcomes."""
+    import signal
+    import subprocess
+    import sys
+
+    from nbutils import dashboard
+    from nbutils.paths import read_json
+    from nbutils.runner import run_suite
+
+    runs = tmp_path / "runs"
+    env = {**os.environ, "NBUTILS_RUNS_DIR": str(runs)}
+    proc = subprocess.Popen([sys.executable, "-m", "nbutils", "run", "--profile", "smoke", "--only", "00",
+                             "--run-id", "killed", "--no-progress"], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    outcomes = runs / "killed" / "outcomes.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and not outcomes.is_file():
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert outcomes.is_file() and "did not finish" in read_json(outcomes)[0]["error"]
+    record([Measurement("accuracy", 50.0, "fp32", "torch-eager:fp32", "fp32")],
+           Provenance("killed", "00_environment", "m", "classification"), runs / "results.sqlite")
+    data = dashboard.load(runs / "results.sqlite")
+    assert any("killed: 00_environment did not finish" in w for w in data.warnings)
+
+    monkeypatch.setenv("NBUTILS_RUNS_DIR", str(runs))
+    run_dir, first = run_suite("smoke", only="00,10", progress=False, run_id="twice")
+    assert all(o.ok for o in first)
+    rows = read_results("twice", runs / "results.sqlite")
+    n10 = int((rows.notebook == "10_baseline").sum())
+    assert n10 > 0
+    _, again = run_suite("smoke", only="10", progress=False, run_id="twice", resume=True)
+    after = read_results("twice", runs / "results.sqlite")
+    assert int((after.notebook == "10_baseline").sum()) == n10  # replaced, not stored twice
+    assert [o["name"] for o in read_json(run_dir / "outcomes.json")] == ["00_environment", "10_baseline"]

@@ -81,6 +81,9 @@ ENGINES: dict[str, EngineSpec] = {s.name: s for s in [
     _spec("ort-cuda:int8-qdq", "ptq", "cuda", "ONNX Runtime CUDA, ModelOpt Q/DQ (runs as float + extra work: not INT8 speed)"),
     _spec("ort-trt:fp16", "fp16", "cuda", "ONNX Runtime TensorRT, FP16, engine cache, explicit profiles"),
     _spec("ort-trt:int8", "ptq", "cuda", "ONNX Runtime TensorRT, INT8 from ModelOpt Q/DQ (explicit quantization)"),
+    _spec("ort-ov:fp32", "fp32", "cpu", "ONNX Runtime with the OpenVINO execution provider (plugin), the FP32 export, f32"),
+    _spec("ort-ov:int8", "ptq", "cpu",
+          "ONNX Runtime with the OpenVINO execution provider, a ModelOpt Q/DQ INT8 file (OpenVINO's INT8 kernels)"),
     _spec("ov-cpu:fp32", "fp32", "cpu", "OpenVINO CPU, the FP32 export as IR, FP32 inference precision, latency hint"),
     _spec("ov-cpu:int8", "nncf-ptq", "cpu", "OpenVINO CPU, NNCF post-training INT8 (transformer preset), latency hint"),
     _spec("ov-cpu:int8:throughput", "nncf-ptq", "cpu",
@@ -88,7 +91,8 @@ ENGINES: dict[str, EngineSpec] = {s.name: s for s in [
 ]}
 
 CPU_DEFAULT = ["torch-eager:fp32", "ort-cpu:fp32", "ort-cpu:fp32-fused", "ort-cpu:int8-dynamic",
-               "ort-cpu:int8-dynamic-fused", "ort-cpu:int8-static", "ort-cpu:int8-qdq", "ov-cpu:fp32", "ov-cpu:int8"]
+               "ort-cpu:int8-dynamic-fused", "ort-cpu:int8-static", "ort-cpu:int8-qdq", "ort-ov:int8", "ov-cpu:fp32",
+               "ov-cpu:int8"]
 #: Ablation ladders (notebook 60, :func:`nbutils.report.ladder`): each step changes what its note says relative to
 #: the step above, so the ratio between neighbours, timed in one run, is what that change bought.
 LADDERS: dict[str, list[tuple[str, str]]] = {
@@ -461,13 +465,13 @@ class TorchEngine(Engine):
 
 _ORT_RECIPES = {"fp32": "fp32", "fp32-fused": "fp32-fused", "int8-dynamic": "ort-dynamic",
                 "int8-dynamic-fused": "ort-dynamic-fused", "int8-static": "ort-static-minmax", "int8-qdq": "ptq",
-                "fp16": "fp16"}
+                "fp16": "fp16", "int8": "ptq"}
 
 
 class OrtEngine(Engine):
     """ONNX Runtime on CPU, CUDA (IOBinding, optional CUDA graph) or TensorRT."""
 
-    provider_of = {"ort-cpu": "cpu", "ort-cuda": "cuda", "ort-trt": "tensorrt"}
+    provider_of = {"ort-cpu": "cpu", "ort-cuda": "cuda", "ort-trt": "tensorrt", "ort-ov": "openvino"}
 
     def _file_recipe(self) -> str:
         prec = self.spec.name.split(":")[1]
@@ -496,6 +500,12 @@ class OrtEngine(Engine):
                                   cuda_graph=self.spec.option == "cudagraph")
         self.extra.update(self._info.provenance())
         self.extra["onnx_file"] = str(path)
+        if provider == "openvino":  # the nodes the provider left to ONNX Runtime's CPU provider, named
+            from nbutils.bench import synthetic_batch
+            from nbutils.sessions import openvino_fallback_nodes
+
+            self.extra["nodes_not_on_openvino"] = openvino_fallback_nodes(path, synthetic_batch(1, 16),
+                                                                          threads=self.threads)
         if self.spec.runtime == "ort-cuda" and qdq:
             self.extra["note"] = "Q/DQ on the CUDA provider runs as floating point plus Q/DQ work: not INT8 speed"
 

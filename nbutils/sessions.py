@@ -24,8 +24,13 @@ import numpy as np
 from nbutils import env
 from nbutils.errors import NbUtilsError
 
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
-ENGINE_NAMES = {"cpu": "ort-cpu", "cuda": "ort-cuda", "tensorrt": "ort-trt"}
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
+             "openvino": "OpenVINOExecutionProvider"}
+ENGINE_NAMES = {"cpu": "ort-cpu", "cuda": "ort-cuda", "tensorrt": "ort-trt", "openvino": "ort-ov"}
+#: The OpenVINO execution provider ships as an ONNX Runtime plugin library (pip ``onnxruntime-ep-openvino``).
+OPENVINO_EP = "OpenVINOExecutionProvider"
+#: PCI vendor ids of CPU makers (ONNX Runtime's hardware devices carry them).
+_VENDORS = {0x8086: "Intel", 0x1022: "AMD", 0x10DE: "NVIDIA"}
 
 
 @dataclass
@@ -56,10 +61,41 @@ class SessionInfo:
         return [i.name for i in self.session.get_inputs()]
 
 
+def _openvino_ep_devices() -> tuple[list[Any], str]:
+    """The OpenVINO plugin's CPU devices (registering the plugin once per process), or why there are none.
+
+    The plugin's device factory offers only Intel hardware: it skips every ONNX Runtime hardware device whose
+    vendor id is not Intel's (0x8086), so on an AMD CPU it lists nothing although OpenVINO itself runs there
+    (read in the plugin's source, ``OpenVINOEpPluginFactory::GetSupportedDevices``: "Not an Intel Device").
+    """
+    import onnxruntime as ort
+
+    try:
+        import onnxruntime_ep_openvino as plugin
+    except ImportError:
+        return [], ("the ONNX Runtime OpenVINO plugin is not installed (fix: make install; constraints.txt pins "
+                    "onnxruntime-ep-openvino)")
+    if not any(d.ep_name == OPENVINO_EP for d in ort.get_ep_devices()):
+        try:
+            ort.register_execution_provider_library(OPENVINO_EP, plugin.get_library_path())
+        except Exception as exc:  # noqa: BLE001 - a library that fails to load is a finding, not a crash
+            return [], f"the OpenVINO plugin library did not register with ONNX Runtime: {str(exc)[:200]}"
+    every = ort.get_ep_devices()
+    devices = [d for d in every if d.ep_name == OPENVINO_EP and d.ep_metadata.get("ov_device") == "CPU"]
+    if devices:
+        return devices, ""
+    cpus = {d.device.vendor_id for d in every if d.device.type == ort.OrtHardwareDeviceType.CPU}
+    vendor = ", ".join(_VENDORS.get(v, hex(v)) for v in sorted(cpus)) or "unknown"
+    return [], (f"the OpenVINO plugin lists no CPU device: it offers Intel hardware only and this CPU's vendor is "
+                f"{vendor} (fix: none on this machine; run OpenVINO's own runtime, the ov-cpu engines)")
+
+
 def provider_unavailable_reason(provider: str) -> str:
     """Empty when ``provider`` can run here, else the reason (and the fix)."""
     if provider == "cpu":
         return ""
+    if provider == "openvino":
+        return _openvino_ep_devices()[1]
     cap = env.ort_cuda_status() if provider == "cuda" else env.tensorrt_status()
     return "" if cap.usable else f"{cap.reason} (fix: {cap.fix})"
 
@@ -158,6 +194,15 @@ def make_session(path: str | Path, provider: str = "cpu", *, threads: int = 0, q
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options["graph_optimization"] = "disable" if (provider == "tensorrt" and qdq) else graph_optimization
     providers: list[Any] = []
+    if provider == "openvino":
+        # Options go to the plugin as OpenVINO properties (its own 'precision'/'num_of_threads' keys are ignored):
+        # f32 as on ov-cpu (OpenVINO's CPU default is bf16 on BF16 CPUs), the latency hint, the thread count.
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = str(threads)
+        opts.add_provider_for_devices(_openvino_ep_devices()[0], {"load_config": json.dumps({"CPU": config})})
+        options.update({f"ov_{k.lower()}": v for k, v in config.items()})
+        options["precise_int8"] = False
     if provider == "tensorrt":
         cache = Path(cache_dir or Path(path).parent / "trt-cache")
         cache.mkdir(parents=True, exist_ok=True)
@@ -178,9 +223,12 @@ def make_session(path: str | Path, provider: str = "cpu", *, threads: int = 0, q
         providers.append(("CUDAExecutionProvider", cuda_opts))
         options["cuda_graph"] = bool(cuda_graph)
     providers.append("CPUExecutionProvider")
+    if provider == "openvino":
+        providers = []  # a plugin provider is chosen through the session options' devices, not the providers list
     try:
         try:
-            session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+            session = (ort.InferenceSession(str(path), sess_options=opts) if provider == "openvino" else
+                       ort.InferenceSession(str(path), sess_options=opts, providers=providers))
         except Exception as exc:  # noqa: BLE001
             if not options["precise_int8"]:
                 raise
@@ -275,6 +323,16 @@ def node_providers(info: SessionInfo, feed: dict[str, np.ndarray]) -> dict[str, 
 def node_placement(info: SessionInfo, feed: dict[str, np.ndarray]) -> dict[tuple[str, str], int]:
     """Which execution provider ran which operators: (op type, provider) -> count (see :func:`node_providers`)."""
     return dict(Counter(node_providers(info, feed).values()))
+
+
+def openvino_fallback_nodes(path: str | Path, feed: dict[str, np.ndarray], *, threads: int = 0) -> dict[str, int]:
+    """Operators of ``path`` that the OpenVINO provider did not take (op type -> count; empty: it ran them all).
+
+    From ONNX Runtime's profile of one run: nodes the provider took appear as its fused subgraphs, the rest under
+    ``CPUExecutionProvider`` (as notebook 45 does for CUDA and TensorRT).
+    """
+    info = make_session(path, "openvino", threads=threads, enable_profiling=True, fallback=False)
+    return {op: n for (op, ep), n in sorted(node_placement(info, feed).items()) if ep != OPENVINO_EP}
 
 
 def physical_threads() -> int:

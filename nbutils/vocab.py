@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 MAIN_METRIC = {"classification": "accuracy", "qa": "f1"}
 
 #: Runtimes (the part of an engine name before the first colon).
-RUNTIMES = ("torch-eager", "torch-compile", "torch-fp8", "ort-cpu", "ort-cuda", "ort-trt", "ov-cpu")
+RUNTIMES = ("torch-eager", "torch-compile", "torch-fp8", "ort-cpu", "ort-cuda", "ort-trt", "ort-ov", "ov-cpu")
 
 #: Older folder names of recipes (read only; new runs write ``<run>/onnx/<recipe>/``).
 _LEGACY_FOLDERS = {"ort-dynamic": ("ort-dynamic-plain",)}
@@ -84,7 +84,7 @@ def runtime_of(engine: str) -> str:
 
 
 #: The device a runtime always runs on; PyTorch runtimes run where the model is (not listed).
-RUNTIME_DEVICE = {"ort-cpu": "cpu", "ov-cpu": "cpu", "ort-cuda": "cuda", "ort-trt": "cuda"}
+RUNTIME_DEVICE = {"ort-cpu": "cpu", "ov-cpu": "cpu", "ort-ov": "cpu", "ort-cuda": "cuda", "ort-trt": "cuda"}
 
 
 def option_of(engine: str) -> str:

@@ -162,3 +162,30 @@ def test_overflow_fix_rule_follows_the_int8_instructions(monkeypatch):
                      (["smooth_quant_alpha=nan"], "migration strength"), (["subset_size=0"], "positive")):
         with pytest.raises(NbUtilsError, match=msg):
             ov.NncfOptions.parse(bad)
+
+
+def test_qdq_file_through_onnx_runtime_openvino_provider(tiny):
+    """ONNX Runtime with the OpenVINO execution provider (plugin): the ModelOpt Q/DQ file agrees with the CPU
+    provider; where the plugin offers no device (it lists Intel CPUs only), the engine says why instead."""
+    from nbutils import quant, sessions
+
+    root, _, _ = tiny
+    qm, _ = quant.quantize_ptq(load_model("random:bert-tiny"), _batches(), quant.Recipe("max"))
+    v = export.export_torch(qm, export.variant_dir(root, "ptq-ep"), recipe="ptq-max", precision="int8",
+                            source="x", task="classification")
+    assets = engines.Assets("random:bert-tiny", root / "bench-ep", onnx_dirs={"ptq": v.path.parent})
+    engine = engines.make_engine("ort-ov:int8", assets)
+    reason = engine.unavailable()
+    if reason:
+        assert "OpenVINO plugin" in reason and "fix:" in reason, reason
+        with pytest.raises(NbUtilsError, match="unavailable"):
+            sessions.make_session(v.path, "openvino", fallback=False)
+        pytest.skip(f"reported as unavailable, clearly: {reason}")
+    s = sessions.make_session(v.path, "openvino", fallback=False)
+    assert s.session.get_providers()[0] == "OpenVINOExecutionProvider" and s.options["ov_inference_precision_hint"] == "f32"
+    cpu = sessions.make_session(v.path, "cpu", graph_optimization="disable")
+    par = export.parity(sessions.ort_predictor(cpu), sessions.ort_predictor(s), _batches(seed=3), "int8")
+    assert par["parity_ok"] and par["cosine"] > 0.999
+    stats = engine.time(1, 16, warmup=1, iterations=3)
+    assert stats.as_dict()["p50_ms"] > 0 and engine.extra["nodes_not_on_openvino"] == {}
+    assert engine.extra["provider"] == "openvino"

@@ -28,6 +28,7 @@ nncf_preset: str = "mixed"  # NNCF preset: mixed (asymmetric activations) or per
 smooth_quant_alpha: float = 0.95  # SmoothQuant strength for MatMuls (NNCF's transformer default; negative: off)
 fast_bias_correction: bool = True  # NNCF fast bias correction (False: the slower full bias correction)
 ignored_patterns: list = []  # regexes of node names NNCF leaves in floating point, e.g. [".*Softmax.*"]
+overflow_fix: str = "auto"  # NNCF overflow fix: auto (enable without VNNI/AMX, else disable), enable, first_layer, disable
 max_drop: float = 0.5  # nncf-ptq-ac: accuracy-control bound in points (0: skip accuracy control)
 ac_samples: int = 256  # held-out *training* sentences accuracy control scores on
 qat_epochs: float = 0.5  # NNCF QAT epochs over the training set (0: skip NNCF QAT)
@@ -57,8 +58,8 @@ n_calib = min(calib_samples, 32) if smoke else calib_samples
 n_held = min(ac_samples, 32) if smoke else ac_samples
 options = ov.NncfOptions(preset=nncf_preset, smooth_quant_alpha=smooth_quant_alpha,
                          fast_bias_correction=fast_bias_correction, ignored_patterns=list(ignored_patterns),
-                         subset_size=n_calib)
-_ = options.kwargs()  # checks the options (preset, patterns) before any work
+                         subset_size=n_calib, overflow_fix=overflow_fix)
+_ = options.kwargs()  # checks the options (preset, patterns, overflow fix) before any work
 
 # %% [markdown]
 # ## Step 1: the FP32 model as OpenVINO IR

@@ -153,7 +153,7 @@ why = pd.DataFrame(grid.rows).pivot_table(index="engine_name", columns="batch", 
 why.columns = [f"p50 ms, batch {b}" for b in why.columns]
 why["ort-dynamic / this (batch 1)"] = why.loc["ort-cpu:int8-dynamic", why.columns[0]] / why[why.columns[0]]
 print(*report.speed_findings(pd.DataFrame(grid.rows), env.int8_isa(runtime="openvino")), sep="\n")
-print(f"NNCF's overflow fix for this CPU: {meta['options']['overflow_fix']} (without VNNI/AMX the u8×s8 kernels saturate "
+print(f"NNCF's overflow fix for this CPU: {meta['options'].get('overflow_fix', 'NNCF default')} (without VNNI/AMX the u8×s8 kernels saturate "
       "with 8-bit weights; 'enable' keeps weights on 7 bits everywhere)")
 why.round(3)
 

@@ -40,7 +40,7 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 # %%
 import pandas as pd
 
-from nbutils import engines, env, export, ov, plots, quant, sessions
+from nbutils import engines, env, export, ov, plots, quant, report, sessions
 from nbutils.baseline import BaselineConfig, ensure_baseline
 from nbutils.metrics import paired_bootstrap
 from nbutils.models import fine_tune, load_model, torch_predictor

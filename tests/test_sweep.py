@@ -156,7 +156,7 @@ def test_ctrl_c_keeps_finished_cells_and_resume_completes(tmp_path):
     ({"cells": [{"run": {"profile": "smoke", "only": "00", "params": {"smok": True}}}]}, "no selected notebook declares"),
     ({"cells": 5}, "'cells' is a int, not a list"),
     ({"cells": {"bench": {"model": "random:bert-tiny"}}}, "'cells' is a dict, not a list"),
-    ({"grid": {"bench": {"model": "random:bert-tiny", "batch": 1}}}, "value(s) for ['batch'] are not non-empty lists"),
+    ({"grid": {"bench": {"model": ["random:bert-tiny"], "batch": 1}}}, "value(s) for ['batch'] are not non-empty lists"),
     ({"grid": {"bench": [1, 2]}}, "must map argument names to lists"),
 ])
 def test_bad_sweep_files_fail_before_any_cell(tmp_path, capsys, content, message):

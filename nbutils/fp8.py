@@ -72,7 +72,14 @@ def fp8_linear(linear: torch.nn.Linear, out_dtype: Any = None, act_amax: float |
             else:
                 x_q, x_s = _quantize_rows(x2)
             dtype = self.out_dtype or (x.dtype if x.dtype in (torch.float16, torch.bfloat16) else torch.bfloat16)
-            y = torch._scaled_mm(x_q, self.weight_fp8.t(), scale_a=x_s, scale_b=self.weight_scale, out_dtype=dtype)
+            if x_q.device.type == "cpu":
+                # CPU: exact emulation by hand. The FP8 values are exact in FP32 and the product is accumulated in
+                # FP32 then scaled, as _scaled_mm does; torch's oneDNN ran _scaled_mm on its reference kernel inside
+                # notebook 70 on an AMX host (one cell > 900 s), while this takes one FP32 GEMM.
+                y = (torch.mm(x_q.float(), self.weight_fp8.float().t()) * x_s * self.weight_scale).to(dtype)
+            else:
+                y = torch._scaled_mm(x_q, self.weight_fp8.t(), scale_a=x_s, scale_b=self.weight_scale,
+                                     out_dtype=dtype)
             if self.bias is not None:
                 y = y + self.bias.to(y.dtype)
             return y.reshape(*shape[:-1], self.out_features).to(x.dtype)

@@ -43,6 +43,11 @@ def test_fp8_linear_matches_dequantized_reference():
     static = fp8.fp8_linear(lin, act_amax=float(x.abs().max()))
     rel_s = (static(x) - ref).norm() / ref.norm()
     assert rel_s < 0.1
+    # the CPU emulation computes what torch._scaled_mm computes (FP32 accumulation, then the scales)
+    x2 = x.reshape(-1, 64)
+    x_q, x_s = fp8._quantize_rows(x2)
+    want = torch._scaled_mm(x_q, dyn.weight_fp8.t(), scale_a=x_s, scale_b=dyn.weight_scale, out_dtype=torch.float32)
+    assert torch.allclose(dyn(x).reshape(-1, 32) - lin.bias, want, atol=1e-2, rtol=1e-2)
     with pytest.raises(NbUtilsError, match="divisible by 16"):
         fp8.fp8_linear(torch.nn.Linear(10, 32))
 

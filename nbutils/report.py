@@ -229,11 +229,11 @@ def _is_int8(engine: str) -> bool:
 
 
 def _times(a: float, b: float) -> str:
-    """``a`` against ``b`` (p50 ms) in words: "1.31× faster", "1.29× slower" or "as fast (within 3%)"."""
+    """``a`` against ``b`` (p50 ms) in words: "1.31× faster than", "1.29× slower than" or "as fast (within 3%) as"."""
     ratio = b / a
     if abs(ratio - 1) < 0.03:
-        return "as fast (within 3%)"
-    return f"{ratio:.2f}× faster" if ratio > 1 else f"{1 / ratio:.2f}× slower"
+        return "as fast (within 3%) as"
+    return f"{ratio:.2f}× faster than" if ratio > 1 else f"{1 / ratio:.2f}× slower than"
 
 
 def speed_findings(p50: pd.DataFrame, isa: str) -> list[str]:
@@ -250,16 +250,16 @@ def speed_findings(p50: pd.DataFrame, isa: str) -> list[str]:
         if not int8.empty and not floats.empty:
             a, b = int8.iloc[0], floats.iloc[0]
             out.append(f"{where}: the fastest INT8 variant is {label(a['engine'], a['recipe'])} ({a['p50_ms']:.2f} ms), "
-                       f"{_times(a['p50_ms'], b['p50_ms'])} than the fastest float one, "
+                       f"{_times(a['p50_ms'], b['p50_ms'])} the fastest float one, "
                        f"{label(b['engine'], b['recipe'])} ({b['p50_ms']:.2f} ms).")
         ov8, ov32 = g[g["engine"] == "ov-cpu:int8"], g[g["engine"] == "ov-cpu:fp32"]
         if not ov8.empty and not ov32.empty:
-            out.append(f"{where}: OpenVINO INT8 is {_times(ov8['p50_ms'].iloc[0], ov32['p50_ms'].iloc[0])} than "
+            out.append(f"{where}: OpenVINO INT8 is {_times(ov8['p50_ms'].iloc[0], ov32['p50_ms'].iloc[0])} "
                        f"OpenVINO FP32 ({ov8['p50_ms'].iloc[0]:.2f} vs {ov32['p50_ms'].iloc[0]:.2f} ms).")
         ort8 = int8[int8["engine"].str.startswith("ort-cpu:")]
         if not ov8.empty and not ort8.empty:
             o = ort8.iloc[0]
-            out.append(f"{where}: OpenVINO INT8 is {_times(ov8['p50_ms'].iloc[0], o['p50_ms'])} than ONNX Runtime's "
+            out.append(f"{where}: OpenVINO INT8 is {_times(ov8['p50_ms'].iloc[0], o['p50_ms'])} ONNX Runtime's "
                        f"fastest INT8 here, {label(o['engine'], o['recipe'])}.")
     return out
 

@@ -149,3 +149,15 @@ def test_bench_cli_prints_the_ladder_it_timed(capsys):
     step2 = next(line for line in out.splitlines() if " 2. ort-cpu:fp32 " in line)
     assert "ladder CPU: ONNX Runtime" in out
     assert float(step2.split()[5].lstrip("x")) == pytest.approx(p50["torch-eager:fp32"] / p50["ort-cpu:fp32"], rel=0.01)
+
+
+def test_speed_sentences_are_computed_from_the_rows():
+    rows = pd.DataFrame({"engine": ["ov-cpu:fp32", "ov-cpu:int8", "ort-cpu:int8-dynamic-fused", "ort-cpu:fp32"],
+                         "recipe": ["fp32", "nncf-ptq", "ort-dynamic-fused", "fp32"], "batch": 1, "seq": 128,
+                         "p50_ms": [21.8, 29.2, 16.9, 22.7]})  # the AVX2-only host's figures of issue 21
+    text = "\n".join(report.speed_findings(rows, "none"))
+    assert "INT8 dot-product instructions: none" in text
+    assert "OpenVINO INT8 is 1.34× slower than OpenVINO FP32" in text
+    assert "fastest INT8 variant is ort-cpu:int8-dynamic-fused · ort-dynamic-fused (16.90 ms), 1.29× faster than" in text
+    rows.loc[1, "p50_ms"] = 21.5
+    assert "as fast (within 3%) as OpenVINO FP32" in "\n".join(report.speed_findings(rows, "vnni"))

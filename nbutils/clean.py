@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbutils.errors import NbUtilsError
-from nbutils.paths import read_json, runs_dir
+from nbutils.paths import STARTED_FORMAT, read_json, runs_dir
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def started_at(folder: Path) -> float:
     try:
         started = read_json(folder / "run.json").get("started")
         if started:
-            return time.mktime(time.strptime(started, "%Y-%m-%dT%H:%M:%S"))
+            return time.mktime(time.strptime(started, STARTED_FORMAT))
     except (OSError, ValueError, TypeError):
         pass
     stamps = [p.stat().st_mtime for p in folder.iterdir() if not p.is_symlink()] if folder.is_dir() else []

@@ -47,6 +47,15 @@ def default_db_path() -> Path:
     return runs_dir() / "results.sqlite"
 
 
+#: How a run's start is written in ``run.json`` (and read back to order runs: :func:`nbutils.clean.started_at`).
+STARTED_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+def now_stamp() -> str:
+    """The local time now in :data:`STARTED_FORMAT`."""
+    return _dt.datetime.now().strftime(STARTED_FORMAT)
+
+
 def new_run_id(profile: str) -> str:
     """A sortable run id: ``YYYYmmdd-HHMMSS-<profile>`` (made unique by :func:`claim_run_dir`)."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -23,7 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from nbutils.errors import NbUtilsError
-from nbutils.paths import check_run_id, claim_run_dir, new_run_id, project_root, read_json, runs_dir, write_json
+from nbutils.paths import (
+    check_run_id,
+    claim_run_dir,
+    new_run_id,
+    now_stamp,
+    project_root,
+    read_json,
+    runs_dir,
+    write_json,
+)
 from nbutils.runs import CLAIMED_ENV, check_run_folder
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
@@ -293,12 +302,12 @@ def run_suite(profile_name: str = "default", only: str | None = None, overrides:
         run_dir, outcomes = _resume(run_id, profile.name, selected)
         info = read_json(run_dir / "run.json")
         info.setdefault("continued", []).append({"only": only, "overrides": list(overrides), "parameters": params,
-                                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                                                 "started": now_stamp()})
         write_json(run_dir / "run.json", info)
     else:
         run_dir = claim_run_dir(run_id or new_run_id(profile.name), exact=bool(run_id))
         write_json(run_dir / "run.json", {"profile": profile.name, "only": only, "overrides": list(overrides),
-                                          "parameters": params, "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                                          "parameters": params, "started": now_stamp()})
     bar = tqdm(total=len(selected), desc="suite", unit="notebook", disable=not progress, file=sys.stdout)
     suite_start = time.perf_counter()
     previous = os.environ.get(CLAIMED_ENV)
@@ -362,7 +371,7 @@ def _execute(selected: list[NotebookInfo], params: dict[str, dict[str, Any]], ru
         nb_params = {**params[nb.number], "run_dir": str(run_dir), "results_db": str(db)}
         # written before the notebook starts: a run killed here (kill -9, power) shows as unfinished, not as normal
         _write_outcomes(run_dir, [*outcomes, NotebookOutcome(
-            nb.name, out, 0.0, False, f"started {time.strftime('%Y-%m-%dT%H:%M:%S')} and did not finish "
+            nb.name, out, 0.0, False, f"started {now_stamp()} and did not finish "
                                       "(the run was killed, or is still running)")])
         mark = last_id(db)
         bar.set_postfix_str(f"{nb.name} (elapsed {time.perf_counter() - suite_start:.0f} s)")

@@ -1,5 +1,5 @@
-"""``python -m nbutils``: see :mod:`nbutils.cli`."""
+"""``python -m nbutils``: see :mod:`nbutils.suite.cli`."""
 
-from nbutils.cli import main
+from nbutils.suite.cli import main
 
 raise SystemExit(main())

@@ -38,7 +38,7 @@ def smoke_run(tmp_path_factory):
     Under ``.ci/run`` (``NBUTILS_EVIDENCE_DIR`` set) it is written there, so a red CI leaves the executed
     notebooks and ``summary.html`` to read; otherwise into a temporary folder.
     """
-    from nbutils.runner import NotebookOutcome, run_suite
+    from nbutils.suite.runner import NotebookOutcome, run_suite
 
     reuse = os.environ.get("NBUTILS_REUSE_SMOKE_RUN")  # local iteration only: a finished smoke run folder
     if reuse:

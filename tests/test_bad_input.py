@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from nbutils.errors import NbUtilsError
-from nbutils.results import Measurement, Provenance, read_results, record, run_ids
+from nbutils.core.errors import NbUtilsError
+from nbutils.store.db import Measurement, Provenance, read_results, record, run_ids
 
 
 def _row(db, run):
@@ -23,7 +23,7 @@ def _row(db, run):
 
 def test_newest_run_is_by_time_not_by_name(tmp_path, monkeypatch):
     """Case 2: a named run made first, a timestamped run three minutes later: the later one is the newest."""
-    from nbutils import clean
+    from nbutils.store import clean
 
     monkeypatch.setenv("NBUTILS_RUNS_DIR", str(tmp_path))
     db = tmp_path / "results.sqlite"
@@ -40,12 +40,12 @@ def test_newest_run_is_by_time_not_by_name(tmp_path, monkeypatch):
 @pytest.mark.parametrize("run_id", ["../x", "/tmp/elsewhere", "a/b", ".hidden", ""])
 def test_run_id_must_be_a_folder_name_inside_runs(tmp_path, monkeypatch, run_id):
     """Case 10: ``--run-id ../x`` or an absolute path is refused before anything is made."""
-    from nbutils.cli import main
+    from nbutils.suite.cli import main
 
     monkeypatch.setenv("NBUTILS_RUNS_DIR", str(tmp_path / "runs"))
     if run_id:
         assert main(["run", "--profile", "smoke", "--only", "00", "--run-id", run_id]) == 2
-    from nbutils.paths import claim_run_dir
+    from nbutils.core.paths import claim_run_dir
 
     with pytest.raises(NbUtilsError, match="not a plain folder name"):
         claim_run_dir(run_id, exact=True)
@@ -54,8 +54,8 @@ def test_run_id_must_be_a_folder_name_inside_runs(tmp_path, monkeypatch, run_id)
 
 def test_dashboard_port_taken_is_an_error_not_another_port(capsys):
     """Case 3: the printed URL is the served one: a taken port fails before Voila starts."""
-    from nbutils import serve
-    from nbutils.cli import main
+    from nbutils.suite.cli import main
+    from nbutils.ui import serve
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -71,7 +71,7 @@ def test_dashboard_port_taken_is_an_error_not_another_port(capsys):
 
 def test_max_length_is_kept_as_given_and_checked_before_training(tmp_path):
     """Case 4: smoke keeps an explicit max_length; one longer than the model's positions fails before training."""
-    from nbutils.baseline import BaselineConfig, train_baseline
+    from nbutils.training.baseline import BaselineConfig, train_baseline
 
     cfg = BaselineConfig.from_params(model="random:bert-tiny", data="embedded", train_samples=0, eval_samples=0,
                                      epochs=1.0, lr=1e-4, batch_size=8, max_length=100000, seed=0, smoke=True,
@@ -88,7 +88,7 @@ def test_max_length_is_kept_as_given_and_checked_before_training(tmp_path):
 
 def test_empty_sentence_names_file_and_line(tmp_path):
     """Case 5: an empty sentence is named with its file and line, not a tokenizer TypeError."""
-    from nbutils.data import load_task_data
+    from nbutils.training.data import load_task_data
 
     (tmp_path / "train.tsv").write_text("sentence\tlabel\ngood film\t1\n\t0\nbad film\t0\n")
     (tmp_path / "dev.tsv").write_text("sentence\tlabel\nfine\t1\nawful\t0\n")
@@ -105,7 +105,7 @@ def test_empty_sentence_names_file_and_line(tmp_path):
 ])
 def test_bad_profiles_are_messages(tmp_path, text, match):
     """Case 6: YAML errors, wrong shapes and unknown notebooks are clear errors."""
-    from nbutils.runner import load_profile
+    from nbutils.suite.runner import load_profile
 
     path = tmp_path / "p.yaml"
     path.write_text(text)
@@ -115,9 +115,9 @@ def test_bad_profiles_are_messages(tmp_path, text, match):
 
 def test_results_database_that_is_a_folder(tmp_path, monkeypatch, capsys):
     """Case 7: results.sqlite as a folder: a message in ``results``, ``run`` and the dashboard's data."""
-    from nbutils import dashboard
-    from nbutils.cli import main
-    from nbutils.results import check_writable
+    from nbutils.store.db import check_writable
+    from nbutils.suite.cli import main
+    from nbutils.ui import dashboard
 
     monkeypatch.setenv("NBUTILS_RUNS_DIR", str(tmp_path))
     (tmp_path / "results.sqlite").mkdir()
@@ -135,8 +135,8 @@ def test_external_data_outside_the_model_folder_is_refused(tmp_path, capsys):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from nbutils.cli import main
-    from nbutils.sessions import check_model_file
+    from nbutils.formats.files import check_model_file
+    from nbutils.suite.cli import main
 
     w = numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
     graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
@@ -168,9 +168,9 @@ def test_killed_run_shows_unfinished_and_a_resumed_notebook_stores_its_figures_o
     import subprocess
     import sys
 
-    from nbutils import dashboard
-    from nbutils.paths import read_json
-    from nbutils.runner import run_suite
+    from nbutils.core.paths import read_json
+    from nbutils.suite.runner import run_suite
+    from nbutils.ui import dashboard
 
     runs = tmp_path / "runs"
     env = {**os.environ, "NBUTILS_RUNS_DIR": str(runs)}

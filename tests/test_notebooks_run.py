@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from nbutils.results import read_results
-from nbutils.runner import discover
+from nbutils.store.db import read_results
+from nbutils.suite.runner import discover
 
 pytestmark = pytest.mark.notebooks
 
@@ -47,7 +47,8 @@ def test_figures_keep_what_the_notebooks_promise(smoke_run):
     """Numbers, not just presence: parity, one identity per variant, every requested engine accounted for."""
     import pandas as pd
 
-    from nbutils import engines, report
+    from nbutils import engines
+    from nbutils.report import tables
 
     runs, run_dir, _ = smoke_run
     df = read_results(run_dir.name, runs / "results.sqlite", all_columns=True)
@@ -87,7 +88,7 @@ def test_figures_keep_what_the_notebooks_promise(smoke_run):
     deployable = acc70[acc70.precision != "int8-sim"]  # PyTorch fake quantization: the INT8 table's rows, no latency
     assert set(zip(deployable.engine, deployable.recipe, strict=True)) <= set(zip(points.engine, points.recipe, strict=True))
     assert {"qat", "qat-kd"} <= set(acc70[acc70.precision == "int8-sim"].recipe)  # 70's INT8 table rows are recorded
-    demo = report.demo_table(df[df.notebook == "60_benchmark"])
+    demo = tables.demo_table(df[df.notebook == "60_benchmark"])
     assert len({c[0] for c in demo.columns}) == lat.groupby(["engine", "recipe"]).ngroups
 
 
@@ -140,7 +141,7 @@ def test_squad_path_end_to_end_gives_the_int8_table(squad_file, tmp_path, monkey
     """Extractive QA through 10-70 (the squad profile, shrunk): EM/F1 rows and 70's INT8 table with intervals."""
     import pandas as pd
 
-    from nbutils.runner import run_suite
+    from nbutils.suite.runner import run_suite
 
     monkeypatch.setenv("NBUTILS_RUNS_DIR", str(tmp_path / "runs"))
     run_dir, outcomes = run_suite("squad", only="10,20,30,40,70", progress=False,

@@ -48,7 +48,8 @@ check)
   python3 - <<'PY'
 import importlib.metadata as md, sys
 import torch
-from nbutils import device, env
+from nbutils.core import device
+from nbutils.core import env
 want = {}
 for line in open("constraints-gpu.txt"):
     line = line.split("#")[0].strip()
@@ -105,16 +106,17 @@ bench)
   if [ "$bmode" = placement ]; then
     python3 - <<'PY'
 from pathlib import Path
-from nbutils import engines, sessions
-from nbutils.bench import synthetic_batch
+from nbutils import engines
+from nbutils.engines import ort_session
+from nbutils.training.inputs import synthetic_batch
 assets = engines.Assets("random:minilm", Path("/tmp/nbruns/placement"), calib=[synthetic_batch(8, 128, seed=i) for i in range(4)])
 feed = synthetic_batch(1, 128)
 for recipe in ("fp32-fused", "fp16", "ptq"):
     path = assets.onnx(recipe)
     for provider in ("cuda", "tensorrt"):
-        s = sessions.make_session(path, provider, qdq=recipe == "ptq", enable_profiling=True, fp16=True,
+        s = ort_session.make_session(path, provider, qdq=recipe == "ptq", enable_profiling=True, fp16=True,
                                   int8=recipe == "ptq", cache_dir=Path("/tmp/nbruns/trt"))
-        counts = sessions.node_placement(s, feed)
+        counts = ort_session.node_placement(s, feed)
         by_ep = {}
         for (op, ep), n in counts.items():
             by_ep.setdefault(ep, {})[op] = n

@@ -1,4 +1,4 @@
-"""Write nbutils/data/embedded_sentiment/{train,validation}.tsv: the project's own small dataset.
+"""Write nbutils/training/data/embedded_sentiment/{train,validation}.tsv: the project's own small dataset.
 
 The sentences are composed here from hand-written phrase lists (no corpus is copied), with a
 fixed seed, so the file is reproducible. Run it only to regenerate the shipped files:
@@ -72,7 +72,7 @@ def main() -> None:
     rng.shuffle(rows)
     validation = rows[:160]
     train = rows[160:]
-    dest = Path(__file__).resolve().parents[1] / "nbutils" / "data" / "embedded_sentiment"
+    dest = Path(__file__).resolve().parents[1] / "nbutils" / "training" / "data" / "embedded_sentiment"
     dest.mkdir(parents=True, exist_ok=True)
     for name, part in (("train", train), ("validation", validation)):
         lines = ["sentence\tlabel"] + [f"{s}\t{y}" for s, y in part]

@@ -8,4 +8,7 @@
 * :mod:`~nbutils.graph.view`: the plotly figure (renders in JupyterLab untrusted, in HTML and in Voilà);
 * :mod:`~nbutils.graph.overlays`: what no viewer shows: the FP32 vs INT8 diff, per-tensor quantization error
   (SQNR) by following the graph, execution-provider placement, and Model Explorer node-data export.
+* :mod:`~nbutils.graph.inspector`: the notebook widget; :mod:`~nbutils.graph.benchmark`: layout timing.
+
+May import: every layer below it: ``core`` … ``ui`` (its inspector is an ipywidgets app).
 """

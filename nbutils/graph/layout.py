@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbutils.errors import NbUtilsError
+from nbutils.core.errors import NbUtilsError
 from nbutils.graph.model import QDQ_OPS, Graph, Node, family
 
 _e = html.escape  # text from a model file (node, tensor, attribute names) is data, never markup

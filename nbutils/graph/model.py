@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from nbutils.errors import NbUtilsError
+from nbutils.core.errors import NbUtilsError
+from nbutils.formats.files import check_external_data
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 _LAYER = re.compile(r"layers?[._/](\d+)(?=[/._]|$)")
@@ -181,29 +182,6 @@ class InitializerStats(Mapping[str, dict[str, Any]]):
 
     def __len__(self) -> int:
         return len({**self._protos, **self._done})
-
-
-def check_external_data(model: Any, path: Path) -> None:
-    """Every external-data file of ``model`` (read from ``path``) lies inside the model's folder and exists.
-
-    A location such as ``../../etc/passwd`` is refused by onnx with a traceback; here it is a message first.
-    """
-    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
-
-    folder = path.parent.resolve()
-    for init in model.graph.initializer:
-        if uses_external_data(init):
-            location = ExternalDataInfo(init).location
-            target = (folder / location).resolve()
-            if Path(location).is_absolute() or not target.is_relative_to(folder):
-                raise NbUtilsError(f"{path} points tensor {init.name!r} at external data {location!r}, outside the "
-                                   "model's folder (refused: a model file must not read other files)",
-                                   "use a model whose external data files sit beside it (export it again, or "
-                                   "onnx.save_model(..., save_as_external_data=True, location='model.onnx.data'))")
-            if not target.is_file():
-                raise NbUtilsError(f"{path} keeps tensor {init.name!r} in an external data file {location!r}, "
-                                   f"which is not beside it ({path.parent / location} does not exist)",
-                                   f"copy {location} next to {path.name}, or export the model again")
 
 
 def load_graph(path: str | Path) -> Graph:

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from nbutils.errors import NbUtilsError
+from nbutils.core.errors import NbUtilsError
 from nbutils.graph.model import Graph, Node
-from nbutils.metrics import sqnr_db, sqnr_from_sums  # noqa: F401 - sqnr_db is part of this module's interface
+from nbutils.training.metrics import sqnr_db, sqnr_from_sums  # noqa: F401 - sqnr_db is part of this module's interface
 
 #: Compute operators that should see INT8 inputs for an INT8 engine (TensorRT's BERT rules).
 COMPUTE_OPS = ("MatMul", "Gemm", "Conv")
@@ -282,7 +282,7 @@ def providers(path: str | Path, provider: str, feed: Mapping[str, np.ndarray], o
 
     That graph is saved to ``optimized``: the profile names its nodes, not the file's.
     """
-    from nbutils.sessions import make_session, node_providers
+    from nbutils.engines.ort_session import make_session, node_providers
 
     info = make_session(path, provider, enable_profiling=True, optimized_model_path=optimized)
     return {node: ep for node, (_, ep) in node_providers(info, dict(feed)).items()}
@@ -295,8 +295,8 @@ def model_explorer_json(values: Mapping[str, float | str], dest: str | Path, *, 
     Numbers (e.g. SQNR) get a red-to-green gradient; strings (e.g. the execution provider) get one background
     colour each. Open the ONNX file in Model Explorer and load this file as node data to see the overlay there.
     """
+    from nbutils.core.paths import write_json
     from nbutils.graph.view import CATEGORY_COLORS
-    from nbutils.paths import write_json
 
     numbers = {k: float(v) for k, v in values.items() if not isinstance(v, str) and np.isfinite(v)}
     labels = {k: v for k, v in values.items() if isinstance(v, str)}

@@ -16,8 +16,11 @@ each method's range from the same histograms: max, percentile, entropy (KL) and 
 
 The package is split by concern: :mod:`~nbutils.quant.recipes` (the vocabulary), :mod:`~nbutils.quant.placement`,
 :mod:`~nbutils.quant.calibration`, :mod:`~nbutils.quant.persistence`, :mod:`~nbutils.quant.qat` and
-:mod:`~nbutils.quant.rows`; the names below are re-exported so ``from nbutils import quant; quant.quantize_ptq(...)``
-keeps working.
+:mod:`~nbutils.quant.rows`, with :mod:`~nbutils.quant.sensitivity` (per-layer
+sensitivity, mixed precision) and :mod:`~nbutils.quant.fp8` (FP8 emulation); the names below are re-exported so
+``from nbutils import quant; quant.quantize_ptq(...)`` keeps working.
+
+May import: ``core``, ``store``, ``training``.
 """
 
 from nbutils.quant.calibration import amax_under, apply_calibrator, collect_statistics, histogram, quantize_ptq, sqnr_db

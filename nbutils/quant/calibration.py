@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nbutils.errors import NbUtilsError
-from nbutils.metrics import sqnr_db  # noqa: F401 - re-exported as quant.sqnr_db (one home: nbutils.metrics)
+from nbutils.core.errors import NbUtilsError
 from nbutils.quant.placement import insert_quantizers, quantizers
 from nbutils.quant.recipes import CALIBRATORS, Recipe
+from nbutils.training.metrics import sqnr_db  # noqa: F401 - re-exported as quant.sqnr_db (one home: nbutils.training.metrics)
 
 if TYPE_CHECKING:
     import torch
@@ -28,9 +28,9 @@ def collect_statistics(model: torch.nn.Module, batches: Iterable[dict[str, np.nd
     import torch
     from modelopt.torch.quantization.model_calib import enable_stats_collection
 
-    from nbutils.device import model_device, to_device
-    from nbutils.progress import bar as tqdm
-    from nbutils.tasks import model_inputs
+    from nbutils.core.device import model_device, to_device
+    from nbutils.core.progress import bar as tqdm
+    from nbutils.training.tasks import model_inputs
 
     device = model_device(model)
     enable_stats_collection(model)
@@ -52,7 +52,7 @@ def apply_calibrator(model: torch.nn.Module, calibrator: str) -> None:
     """
     from modelopt.torch.quantization.calib.histogram import HistogramCalibrator
 
-    from nbutils.device import model_device
+    from nbutils.core.device import model_device
 
     if calibrator not in CALIBRATORS:
         raise NbUtilsError(f"unknown calibrator {calibrator!r}", f"use one of: {', '.join(CALIBRATORS)}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nbutils.errors import NbUtilsError
-from nbutils.paths import atomic_path, read_json, write_json
+from nbutils.core.errors import NbUtilsError
+from nbutils.core.paths import atomic_path, read_json, write_json
 from nbutils.quant.calibration import quantize_ptq
 from nbutils.quant.placement import insert_quantizers, quantizers
 from nbutils.quant.recipes import PLACEMENTS, Recipe
@@ -47,7 +47,7 @@ def load_quantized(path: str | Path, *, task: str = "classification", num_labels
     """Rebuild a model saved by :func:`save_quantized`, with its quantizers and ranges (on ``device``; CPU default)."""
     import torch
 
-    from nbutils.models import load_model
+    from nbutils.training.models import load_model
 
     path = Path(path)
     if not (path / "quantizers.pt").is_file():
@@ -92,8 +92,8 @@ def ensure_ptq(base: Any, run_dir: Path, *, calib_samples: int, calibrator: str 
 
     Returns the quantized model and its recipe name.
     """
-    from nbutils.device import model_device
-    from nbutils.tasks import encode
+    from nbutils.core.device import model_device
+    from nbutils.training.tasks import encode
 
     path = ptq_dir(run_dir, base.config.key())
     if not (path / "quantizers.pt").is_file():

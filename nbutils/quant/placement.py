@@ -8,9 +8,9 @@ import re
 import types
 from typing import TYPE_CHECKING, Any
 
-from nbutils.errors import NbUtilsError
+from nbutils.core.errors import NbUtilsError
+from nbutils.core.quiet import quiet
 from nbutils.quant.recipes import DEFAULT_KEEP_FLOAT, PLACEMENTS, Placement
-from nbutils.quiet import quiet
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nbutils.core.vocab import main_metric
 from nbutils.quant.persistence import qat_dir, save_quantized
-from nbutils.vocab import main_metric
 
 if TYPE_CHECKING:
     import torch
@@ -29,11 +29,11 @@ class KDConfig:
 
 
 def distillation_loss(teacher: torch.nn.Module, kd: KDConfig) -> Callable[[Any, dict[str, torch.Tensor]], torch.Tensor]:
-    """A :func:`nbutils.models.fine_tune` loss hook that mixes the task loss with logit KD."""
+    """A :func:`nbutils.training.models.fine_tune` loss hook that mixes the task loss with logit KD."""
     import torch
     import torch.nn.functional as F
 
-    from nbutils.tasks import MODEL_INPUTS
+    from nbutils.training.tasks import MODEL_INPUTS
 
     teacher.eval()
 
@@ -78,9 +78,9 @@ def run_qat(base: Any, ptq_model: Any, run_dir: Path, *, epochs: float, lr: floa
     Returns ``(model, TrainResult)``. The quantizer ranges stay at their calibrated values. ``on_log`` receives
     the training history while it grows (notebook 30's live curves).
     """
-    from nbutils.device import check_training_fits
-    from nbutils.models import fine_tune, torch_predictor
-    from nbutils.tasks import encode, evaluate
+    from nbutils.core.device import check_training_fits
+    from nbutils.training.models import fine_tune, torch_predictor
+    from nbutils.training.tasks import encode, evaluate
 
     cfg = base.config
     check_training_fits(base.device, ptq_model, batch=cfg.batch_size, seq=cfg.max_length, precision="fp32",

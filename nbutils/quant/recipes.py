@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nbutils.errors import NbUtilsError
+from nbutils.core.errors import NbUtilsError
 
 #: Calibration methods by name -> (ModelOpt histogram method, keyword arguments).
 CALIBRATORS: dict[str, tuple[str, dict[str, Any]]] = {

@@ -6,8 +6,8 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from nbutils.core.vocab import main_metric
 from nbutils.quant.calibration import sqnr_db
-from nbutils.vocab import main_metric
 
 if TYPE_CHECKING:
     pass
@@ -21,7 +21,7 @@ def score_row(recipe: str, result: Any, fp32: Any, *, calibration_s: float | Non
     row: dict[str, Any] = {"recipe": recipe, **{k: round(v, 3) for k, v in result.metrics.items()},
                            f"delta_{main}_pts": round(result.metrics[main] - fp32.metrics[main], 3)}
     if getattr(result, "scores", None) is not None and getattr(fp32, "scores", None) is not None and result is not fp32:
-        from nbutils.metrics import paired_bootstrap
+        from nbutils.training.metrics import paired_bootstrap
 
         ci = paired_bootstrap(fp32.scores, result.scores)
         row["delta_95ci"] = f"[{ci['low']:+.2f}, {ci['high']:+.2f}]"
@@ -38,7 +38,7 @@ def score_row(recipe: str, result: Any, fp32: Any, *, calibration_s: float | Non
 def rows_to_measurements(rows: Iterable[dict[str, Any]], *, engine: str = "torch-eager:int8-sim",
                          precision: str = "int8-sim", seq: int | None = None) -> list[Any]:
     """Comparison-table rows -> results-database measurements (known metrics only)."""
-    from nbutils.results import METRICS, Measurement
+    from nbutils.store.db import METRICS, Measurement
 
     out = []
     for row in rows:

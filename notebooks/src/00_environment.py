@@ -18,8 +18,8 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 # %%
 import pandas as pd
 
-from nbutils import env
-from nbutils.notebook import start
+from nbutils.core import env
+from nbutils.ui.notebook import start
 
 run = start("00_environment", run_dir, results_db)
 

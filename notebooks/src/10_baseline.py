@@ -32,12 +32,12 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 # %%
 import pandas as pd
 
-from nbutils import plots
-from nbutils.baseline import BaselineConfig, train_baseline
-from nbutils.bench import torch_latency
-from nbutils.models import display_name, is_untrained
-from nbutils.notebook import start
-from nbutils.results import Measurement
+from nbutils.report import charts
+from nbutils.training.baseline import BaselineConfig, train_baseline
+from nbutils.engines.timing import torch_latency
+from nbutils.training.models import display_name, is_untrained
+from nbutils.ui.notebook import start
+from nbutils.store.db import Measurement
 
 run = start("10_baseline", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
@@ -49,7 +49,7 @@ cfg
 
 # %% [markdown]
 # ## Step 1: fine-tune and evaluate
-# `train_baseline` loads the data (`nbutils.data.load_task_data`), the tokenizer and model (`from_pretrained`),
+# `train_baseline` loads the data (`nbutils.training.data.load_task_data`), the tokenizer and model (`from_pretrained`),
 # fine-tunes with AdamW and a warm-up + linear schedule, evaluates on the validation split and saves the
 # checkpoint into the run folder (atomically: an interrupted save leaves nothing half-written).
 # It runs where `device` says (`auto`: the GPU when PyTorch sees one); on a GPU with BF16, `train_precision='auto'`
@@ -68,7 +68,7 @@ if is_untrained(model):
 print("checkpoint:", base.path)
 
 # %%
-plots.training_curves({"FP32": base.history}, title=f"Fine-tuning {display_name(model)}")
+charts.training_curves({"FP32": base.history}, title=f"Fine-tuning {display_name(model)}")
 
 # %% [markdown]
 # ## Step 2: measure PyTorch FP32 latency at the evaluation shape

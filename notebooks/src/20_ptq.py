@@ -50,13 +50,14 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 # %%
 import pandas as pd
 
-from nbutils import plots, quant
-from nbutils.baseline import BaselineConfig, ensure_baseline
-from nbutils.explorers import CalibrationExplorer
-from nbutils.models import torch_predictor
-from nbutils.notebook import start
-from nbutils.tasks import encode, evaluate
-from nbutils.vocab import main_metric
+from nbutils import quant
+from nbutils.report import charts
+from nbutils.training.baseline import BaselineConfig, ensure_baseline
+from nbutils.ui.explorers import CalibrationExplorer
+from nbutils.training.models import torch_predictor
+from nbutils.ui.notebook import start
+from nbutils.training.tasks import encode, evaluate
+from nbutils.core.vocab import main_metric
 
 run = start("20_ptq", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
@@ -155,7 +156,7 @@ print(f"best PTQ recipe: ptq-{best_cal} -> {best_path}")
 n = run.record(quant.rows_to_measurements(rows, seq=cfg.max_length), model=base.model_name, task=base.data.task,
                data=base.data.describe(), device=cfg.where)
 print(f"recorded {n} figures")
-plots.bar(table, x="recipe", y=main, title=f"Validation {main} by recipe (FP32 = {fp32.metrics[main]:.2f})")
+charts.bar(table, x="recipe", y=main, title=f"Validation {main} by recipe (FP32 = {fp32.metrics[main]:.2f})")
 
 # %% [markdown]
 # ## Summary

@@ -38,17 +38,21 @@ import time
 
 import pandas as pd
 
-from nbutils import env, export, quant, sessions
-from nbutils.baseline import BaselineConfig, ensure_baseline
-from nbutils.bench import synthetic_batch
-from nbutils.explorers import VariantExplorer
-from nbutils.metrics import paired_bootstrap
-from nbutils.models import load_model, torch_predictor
-from nbutils.notebook import start
-from nbutils.results import Measurement
-from nbutils.tasks import encode, evaluate
-from nbutils.timing import time_callable
-from nbutils.vocab import engine_for_file, main_metric
+from nbutils import quant
+from nbutils.core import env
+from nbutils.formats import to_onnx
+from nbutils.engines import ort_session
+from nbutils.training.baseline import BaselineConfig, ensure_baseline
+from nbutils.training.inputs import synthetic_batch
+from nbutils.ui.explorers import VariantExplorer
+from nbutils.training.metrics import paired_bootstrap
+from nbutils.training.models import load_model, torch_predictor
+from nbutils.ui.notebook import start
+from nbutils.store.db import Measurement
+from nbutils.training.tasks import encode, evaluate
+from nbutils.engines.timing import time_callable
+from nbutils.core.vocab import main_metric
+from nbutils.engines.registry import engine_for_file
 
 run = start("40_export", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
@@ -87,14 +91,14 @@ print(f"FP32 {fp32.metrics}; PTQ recipe {ptq_recipe}; QAT models: {list(qat_mode
 # %%
 task, src = base.data.task, str(base.path)
 variants = {}
-variants["fp32"] = export.export_torch(eager, export.variant_dir(run.run_dir, "fp32"), recipe="fp32", precision="fp32",
+variants["fp32"] = to_onnx.export_torch(eager, to_onnx.variant_dir(run.run_dir, "fp32"), recipe="fp32", precision="fp32",
                                        source=src, task=task, opset=opset, config_src=base.path)
-variants["fp32-fused"], fused = export.optimize_transformer(variants["fp32"], export.variant_dir(run.run_dir, "fp32-fused"),
+variants["fp32-fused"], fused = to_onnx.optimize_transformer(variants["fp32"], to_onnx.variant_dir(run.run_dir, "fp32-fused"),
                                                             num_heads=heads, hidden_size=hidden, recipe="fp32-fused")
-variants["fp16"], _ = export.optimize_transformer(variants["fp32"], export.variant_dir(run.run_dir, "fp16"),
+variants["fp16"], _ = to_onnx.optimize_transformer(variants["fp32"], to_onnx.variant_dir(run.run_dir, "fp16"),
                                                   num_heads=heads, hidden_size=hidden, recipe="fp16", fp16=True)
 for level in levels:
-    v = export.optimum_optimize(variants["fp32"], export.variant_dir(run.run_dir, f"fp32-{level.lower()}"), level)
+    v = to_onnx.optimum_optimize(variants["fp32"], to_onnx.variant_dir(run.run_dir, f"fp32-{level.lower()}"), level)
     variants[v.recipe] = v
 print("fused operators in the FP32 graph:", fused)
 
@@ -106,28 +110,28 @@ print("fused operators in the FP32 graph:", fused)
 # %%
 torch_sources = {"fp32": eager, "fp32-fused": eager, "fp16": eager, ptq_recipe: ptq_model, **qat_models}
 for name, qm in [(ptq_recipe, ptq_model), *qat_models.items()]:
-    variants[name] = export.export_torch(qm, export.variant_dir(run.run_dir, name), recipe=name, precision="int8",
+    variants[name] = to_onnx.export_torch(qm, to_onnx.variant_dir(run.run_dir, name), recipe=name, precision="int8",
                                          source=src, task=task, opset=opset, config_src=base.path)
 
 # %% [markdown]
 # ## Step 4: ONNX Runtime's own INT8 routes (Optimum)
 # * **Dynamic INT8** (CPU): weights INT8 offline, activations quantized per call. We quantize both the plain export
 #   (`ort-dynamic`) and the fused graph (`ort-dynamic-fused`; it needs `DefaultTensorType`, handled in
-#   `export.ort_dynamic`), keep both as their own variants, and time them once here: which order is faster on this CPU?
+#   `to_onnx.ort_dynamic`), keep both as their own variants, and time them once here: which order is faster on this CPU?
 # * **Static INT8 Q/DQ** with Optimum's `AutoCalibrationConfig` (the calibrators in `ort_calibrators`: minmax,
 #   entropy, percentiles) and the `avx512_vnni` preset (asymmetric u8 activations, s8 per-channel weights).
-#   `export.ort_static(..., preset="tensorrt")` makes the symmetric variant TensorRT expects; try it in exercise 4.
+#   `to_onnx.ort_static(..., preset="tensorrt")` makes the symmetric variant TensorRT expects; try it in exercise 4.
 
 # %%
-variants["ort-dynamic"] = export.ort_dynamic(variants["fp32"], export.variant_dir(run.run_dir, "ort-dynamic"))
-variants["ort-dynamic-fused"] = export.ort_dynamic(variants["fp32-fused"],
-                                                   export.variant_dir(run.run_dir, "ort-dynamic-fused"),
+variants["ort-dynamic"] = to_onnx.ort_dynamic(variants["fp32"], to_onnx.variant_dir(run.run_dir, "ort-dynamic"))
+variants["ort-dynamic-fused"] = to_onnx.ort_dynamic(variants["fp32-fused"],
+                                                   to_onnx.variant_dir(run.run_dir, "ort-dynamic-fused"),
                                                    recipe="ort-dynamic-fused")
 feed = synthetic_batch(1, cfg.max_length)
 order = {}
 for label, name in (("quantize, then ONNX Runtime optimizes", "ort-dynamic"),
                     ("optimize (fuse), then quantize", "ort-dynamic-fused")):
-    s = sessions.make_session(variants[name].path, "cpu")
+    s = ort_session.make_session(variants[name].path, "cpu")
     stats = time_callable(lambda s=s: s.session.run(None, {n: feed[n] for n in s.input_names}), batch=1,
                           warmup=3, iterations=10 if smoke else 50)
     order[f"{name} ({label})"] = round(stats.p50_ms, 3)
@@ -135,9 +139,9 @@ print("p50 ms at batch 1:", order, "-> faster here:", min(order, key=order.get))
 
 calib = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, batch_size=32, limit=n_calib,
                pad_to_max=True).batches
-calib_ds = export.calibration_dataset(calib, sessions.make_session(variants["fp32"].path).input_names)
+calib_ds = to_onnx.calibration_dataset(calib, ort_session.make_session(variants["fp32"].path).input_names)
 for c in calibrators:
-    v = export.ort_static(variants["fp32"], export.variant_dir(run.run_dir, f"ort-static-{c}"), calib_ds, calibrator=c)
+    v = to_onnx.ort_static(variants["fp32"], to_onnx.variant_dir(run.run_dir, f"ort-static-{c}"), calib_ds, calibrator=c)
     variants[v.recipe] = v
 
 # %% [markdown]
@@ -148,11 +152,11 @@ for c in calibrators:
 # %%
 rows, measurements = [], []
 for name, v in variants.items():
-    provider = sessions.accuracy_provider(v.precision, cfg.where)  # float files on the GPU there; INT8 on the CPU
-    session = sessions.make_session(v.path, provider)
-    predict = sessions.ort_predictor(session)
+    provider = ort_session.accuracy_provider(v.precision, cfg.where)  # float files on the GPU there; INT8 on the CPU
+    session = ort_session.make_session(v.path, provider)
+    predict = ort_session.ort_predictor(session)
     reference = torch_predictor(torch_sources.get(name, eager))
-    par = export.parity(reference, predict, base.validation.batches, v.precision)
+    par = to_onnx.parity(reference, predict, base.validation.batches, v.precision)
     res = evaluate(predict, base.data, base.validation, reference=fp32.predictions)
     main = main_metric(base.data.task)
     row = {"variant": name, "precision": v.precision, "size_mb": round(v.size_mb, 1), "opset": v.meta["opset"],
@@ -165,7 +169,7 @@ for name, v in variants.items():
     rows.append(row)
     extra = {"variant": name, "file": str(v.path), "sha256": v.meta["sha256"], **session.provenance(),
              **{k: row[k] for k in ("parity_max_abs", "parity_cosine", "parity_top1_%", "parity_ok")}}
-    engine = engine_for_file(f"ort-{provider}", name, v.precision)  # one identity per variant (nbutils.vocab)
+    engine = engine_for_file(f"ort-{provider}", name, v.precision)  # one identity per variant (nbutils.core.vocab)
     measurements += [Measurement(m, val, name, engine, v.precision, None, cfg.max_length, extra)
                      for m, val in res.metrics.items()]
     measurements.append(Measurement("size_mb", v.size_mb, name, engine, v.precision, None, None, extra))
@@ -186,7 +190,7 @@ VariantExplorer(table, variant=ptq_recipe).show()
 # ## Summary
 # * Every variant is a checked ONNX file with a sidecar (`onnx/<recipe>/variant.json`: recipe, source, opset, size,
 #   sha256, operator and Q/DQ counts), written atomically, and its own rows in the results database.
-# * Parity is judged per precision (thresholds in `export.PARITY`): the `parity_ok` column above says which files
+# * Parity is judged per precision (thresholds in `to_onnx.PARITY`): the `parity_ok` column above says which files
 #   passed on this run; a file that fails is shown as failing, never relaxed.
 # * Which INT8 route lost the least accuracy here, and is it also the smallest file? The table answers both.
 #
@@ -194,5 +198,5 @@ VariantExplorer(table, variant=ptq_recipe).show()
 # 1. Open `onnx/<recipe>/variant.json` of the PTQ model: how many Q/DQ pairs guard weights, and how many activations?
 # 2. Compare `ort-static-minmax` and `ort-static-percentile-99.999`: which calibration suits BERT activations better, and why?
 # 3. Time `ort-dynamic` against `ort-dynamic-fused` with more iterations (Step 4): is the faster order stable?
-# 4. Export `export.ort_static(variants["fp32"], export.variant_dir(run.run_dir, "ort-static-minmax-tensorrt"),
+# 4. Export `to_onnx.ort_static(variants["fp32"], to_onnx.variant_dir(run.run_dir, "ort-static-minmax-tensorrt"),
 #    calib_ds, calibrator="minmax", preset="tensorrt")` and compare its accuracy and Q/DQ count with the VNNI preset.

@@ -40,14 +40,21 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 # %%
 import pandas as pd
 
-from nbutils import engines, env, export, ov, plots, quant, report, sessions
-from nbutils.baseline import BaselineConfig, ensure_baseline
-from nbutils.metrics import paired_bootstrap
-from nbutils.models import fine_tune, load_model, torch_predictor
-from nbutils.notebook import start
-from nbutils.results import Measurement
-from nbutils.tasks import encode, evaluate, labelled_accuracy
-from nbutils.vocab import engine_for_file, main_metric
+from nbutils import engines, quant
+from nbutils.core import env
+from nbutils.formats import to_onnx
+from nbutils.formats import to_openvino
+from nbutils.report import charts
+from nbutils.report import tables
+from nbutils.engines import ort_session
+from nbutils.training.baseline import BaselineConfig, ensure_baseline
+from nbutils.training.metrics import paired_bootstrap
+from nbutils.training.models import fine_tune, load_model, torch_predictor
+from nbutils.ui.notebook import start
+from nbutils.store.db import Measurement
+from nbutils.training.tasks import encode, evaluate, labelled_accuracy
+from nbutils.core.vocab import main_metric
+from nbutils.engines.registry import engine_for_file
 
 run = start("42_openvino", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
@@ -56,14 +63,14 @@ cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_sam
                                  train_precision=train_precision)
 n_calib = min(calib_samples, 32) if smoke else calib_samples
 n_held = min(ac_samples, 32) if smoke else ac_samples
-options = ov.NncfOptions(preset=nncf_preset, smooth_quant_alpha=smooth_quant_alpha,
+options = to_openvino.NncfOptions(preset=nncf_preset, smooth_quant_alpha=smooth_quant_alpha,
                          fast_bias_correction=fast_bias_correction, ignored_patterns=list(ignored_patterns),
                          subset_size=n_calib, overflow_fix=overflow_fix)
 _ = options.kwargs()  # checks the options (preset, patterns, overflow fix) before any work
 
 # %% [markdown]
 # ## Step 1: the FP32 model as OpenVINO IR
-# `ov.convert_model` reads notebook 40's FP32 ONNX file (the same file ONNX Runtime runs) and writes
+# `to_openvino.convert_model` reads notebook 40's FP32 ONNX file (the same file ONNX Runtime runs) and writes
 # `onnx/fp32/openvino/model.xml` + `model.bin` beside it. Then the first check: does the IR compute what PyTorch
 # computes? Once with FP32 inference precision, once with the plugin's *default* precision on this CPU.
 
@@ -72,25 +79,25 @@ base = ensure_baseline(cfg, run.run_dir)
 fp32 = base.result
 task, main = base.data.task, main_metric(base.data.task)
 eager = load_model(str(base.path), task=task, num_labels=max(base.data.num_labels, 2), attn_implementation="eager")
-fp32_dir = export.variant_dir(run.run_dir, "fp32")
-if export.verify_variant(fp32_dir):
-    export.export_torch(eager, fp32_dir, recipe="fp32", precision="fp32", source=str(base.path), task=task,
+fp32_dir = to_onnx.variant_dir(run.run_dir, "fp32")
+if to_onnx.verify_variant(fp32_dir):
+    to_onnx.export_torch(eager, fp32_dir, recipe="fp32", precision="fp32", source=str(base.path), task=task,
                         config_src=base.path)
-irs = {"fp32": ov.convert_onnx(fp32_dir / export.MODEL_FILE, ov.ir_dir(run.run_dir, "fp32"), recipe="fp32",
+irs = {"fp32": to_openvino.convert_onnx(fp32_dir / to_onnx.MODEL_FILE, to_openvino.ir_dir(run.run_dir, "fp32"), recipe="fp32",
                                precision="fp32")}
 reference = torch_predictor(base.model)
 sources = {"fp32": base.model}  # the PyTorch model each IR came from (parity is checked against it)
 checks = {}
 for precision in ("f32", "bf16"):
-    compiled = ov.compile_model(irs["fp32"].path, precision=precision)
-    checks[f"IR FP32, inference precision {precision}"] = export.parity(reference, ov.predictor(compiled),
+    compiled = to_openvino.compile_model(irs["fp32"].path, precision=precision)
+    checks[f"IR FP32, inference precision {precision}"] = to_onnx.parity(reference, to_openvino.predictor(compiled),
                                                                           base.validation.batches, "fp32")
 print("CPU plugin capabilities here:", compiled.settings["ov_capabilities"])
 pd.DataFrame(checks).T
 
 # %% [markdown]
 # Read the table: which precision keeps the IR within the FP32 tolerance (max |Δ| ≤ 1e-3)? Every `ov-cpu:fp32`
-# figure in this suite is compiled with `INFERENCE_PRECISION_HINT=f32` (`ov.compile_model`), and records the
+# figure in this suite is compiled with `INFERENCE_PRECISION_HINT=f32` (`to_openvino.compile_model`), and records the
 # precision the plugin reports.
 #
 # ## Step 2: NNCF post-training quantization
@@ -103,7 +110,7 @@ pd.DataFrame(checks).T
 calib = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, batch_size=32,
                limit=n_calib + n_held, pad_to_max=False).batches
 calib_batches, held_batches = calib[: max(1, n_calib // 32)], calib[max(1, n_calib // 32):]
-irs["nncf-ptq"] = ov.nncf_ptq(irs["fp32"].path.parent, calib_batches, ov.ir_dir(run.run_dir, "nncf-ptq"),
+irs["nncf-ptq"] = to_openvino.nncf_ptq(irs["fp32"].path.parent, calib_batches, to_openvino.ir_dir(run.run_dir, "nncf-ptq"),
                               options=options)
 meta = irs["nncf-ptq"].meta
 print(f"{meta['fake_quantize']} FakeQuantize operations over {meta['matmuls']} MatMuls; "
@@ -119,7 +126,7 @@ pd.Series(meta["fake_quantize_feeds"], name="FakeQuantize outputs feeding").to_f
 # %%
 kernels = []
 for name in ("fp32", "nncf-ptq"):
-    for row in ov.runtime_kernels(ov.compile_model(irs[name].path)):
+    for row in to_openvino.runtime_kernels(to_openvino.compile_model(irs[name].path)):
         kernels.append({"ir": name, **row})
 kernels = pd.DataFrame(kernels)
 by_precision = kernels.pivot_table(index=["layer"], columns=["ir", "precision"], values="count", aggfunc="sum",
@@ -137,22 +144,22 @@ by_precision
 # at `max_length`, batch 1 and 8, one engine after the other (notebook 60 times every engine on a wider grid):
 
 # %%
-ort_dyn = export.variant_dir(run.run_dir, "ort-dynamic")
-if export.verify_variant(ort_dyn):
-    export.ort_dynamic(export.load_variant(fp32_dir), ort_dyn)
+ort_dyn = to_onnx.variant_dir(run.run_dir, "ort-dynamic")
+if to_onnx.verify_variant(ort_dyn):
+    to_onnx.ort_dynamic(to_onnx.load_variant(fp32_dir), ort_dyn)
 optimized = run.path("kernels", "ort-dynamic-optimized.onnx")
-sessions.make_session(ort_dyn / export.MODEL_FILE, "cpu", optimized_model_path=optimized)
+ort_session.make_session(ort_dyn / to_onnx.MODEL_FILE, "cpu", optimized_model_path=optimized)
 print("CPU INT8 flags:", {k: v for k, v in env.cpu_info()["flags"].items() if v})
-print("ONNX Runtime dynamic INT8 after optimisation:", sessions.integer_kernel_counts(optimized))
+print("ONNX Runtime dynamic INT8 after optimisation:", ort_session.integer_kernel_counts(optimized))
 assets = engines.Assets(str(base.path), run.path("bench", "openvino"), task=task, num_labels=max(base.data.num_labels, 2),
-                        onnx_dirs={r: export.variant_dir(run.run_dir, r) for r in ("fp32", "ort-dynamic", "nncf-ptq")})
+                        onnx_dirs={r: to_onnx.variant_dir(run.run_dir, r) for r in ("fp32", "ort-dynamic", "nncf-ptq")})
 grid = engines.run_grid([engines.make_engine(n, assets) for n in ("ort-cpu:int8-dynamic", "ov-cpu:fp32", "ov-cpu:int8")],
                         [1, 8], [cfg.max_length], warmup=2, iterations=5 if smoke else 30)
 grid.raise_failures()
 why = pd.DataFrame(grid.rows).pivot_table(index="engine_name", columns="batch", values="p50_ms")
 why.columns = [f"p50 ms, batch {b}" for b in why.columns]
 why["ort-dynamic / this (batch 1)"] = why.loc["ort-cpu:int8-dynamic", why.columns[0]] / why[why.columns[0]]
-print(*report.speed_findings(pd.DataFrame(grid.rows), env.int8_isa(runtime="openvino")), sep="\n")
+print(*tables.speed_findings(pd.DataFrame(grid.rows), env.int8_isa(runtime="openvino")), sep="\n")
 print(f"NNCF's overflow fix for this CPU: {meta['options'].get('overflow_fix', 'NNCF default')} (without VNNI/AMX the u8×s8 kernels saturate "
       "with 8-bit weights; 'enable' keeps weights on 7 bits everywhere)")
 why.round(3)
@@ -168,16 +175,16 @@ why.round(3)
 #   quantized operations by harm on `ac_samples` held-out *training* sentences, and revert the worst to floating
 #   point until the drop there is at most `max_drop` points. The validation split stays unseen.
 # * **NNCF QAT** (recipe `nncf-qat`): `nncf.quantize` on the PyTorch model inserts NNCF's fake quantizers; the model
-#   is fine-tuned like notebook 30's QAT (same loop, cosine schedule), then converted with `ov.convert_model`.
+#   is fine-tuned like notebook 30's QAT (same loop, cosine schedule), then converted with `to_openvino.convert_model`.
 # * **ModelOpt's QAT file on OpenVINO**: notebook 30/40's `qat` Q/DQ ONNX file converted as it is, so one file runs
 #   on two runtimes (its ONNX Runtime accuracy is in notebook 40).
 
 # %%
 qat_note = ""
 if max_drop > 0 and task == "classification" and held_batches:
-    irs["nncf-ptq-ac"] = ov.nncf_ptq_accuracy_control(
+    irs["nncf-ptq-ac"] = to_openvino.nncf_ptq_accuracy_control(
         irs["fp32"].path.parent, calib_batches, held_batches, labelled_accuracy,
-        ov.ir_dir(run.run_dir, "nncf-ptq-ac"), max_drop=max_drop, options=options)
+        to_openvino.ir_dir(run.run_dir, "nncf-ptq-ac"), max_drop=max_drop, options=options)
     print(f"nncf-ptq-ac: {irs['nncf-ptq-ac'].meta['fake_quantize']} FakeQuantize left "
           f"(nncf-ptq had {meta['fake_quantize']})")
 elif max_drop > 0:
@@ -189,32 +196,32 @@ if qat_epochs > 0:
                    shuffle=True, seed=cfg.seed + 1).batches
     # on the run's device (a GPU trains NNCF's fake quantizers there too; the IR is converted from a CPU copy)
     student = cfg.where.put(load_model(str(base.path), task=task, num_labels=max(base.data.num_labels, 2)))
-    student = ov.nncf_qat_model(student, calib_batches, options=options)
+    student = to_openvino.nncf_qat_model(student, calib_batches, options=options)
     trained = fine_tune(student, train, epochs=0.05 if smoke else qat_epochs, lr=qat_lr, schedule="cosine",
                         desc="nncf-qat")
     qat_history = trained.history
-    ov.save_nncf_torch(student, run.path("checkpoints", "nncf-qat.pt"),
+    to_openvino.save_nncf_torch(student, run.path("checkpoints", "nncf-qat.pt"),
                        {"epochs": qat_epochs, "lr": qat_lr, "train_s": trained.train_s, "options": options.as_meta()})
     sources["nncf-qat"] = student
-    irs["nncf-qat"] = ov.torch_to_ir(student, ov.ir_dir(run.run_dir, "nncf-qat"), recipe="nncf-qat", precision="int8",
+    irs["nncf-qat"] = to_openvino.torch_to_ir(student, to_openvino.ir_dir(run.run_dir, "nncf-qat"), recipe="nncf-qat", precision="int8",
                                      meta={"source": str(base.path), "tool": "nncf.quantize (PyTorch) + fine-tune",
                                            "train_s": trained.train_s, "options": options.as_meta()})
     print(f"NNCF QAT: {len(train)} batches/epoch, {trained.train_s:.0f} s")
 for name in ("qat", "qat-kd"):
-    onnx_dir = export.variant_dir(run.run_dir, name)
+    onnx_dir = to_onnx.variant_dir(run.run_dir, name)
     qat_path = quant.qat_dir(run.run_dir, cfg.key(), name == "qat-kd")
-    if not export.verify_variant(onnx_dir) and (qat_path / "quantizers.pt").is_file():
+    if not to_onnx.verify_variant(onnx_dir) and (qat_path / "quantizers.pt").is_file():
         sources[name] = quant.load_quantized(qat_path, task=task, num_labels=max(base.data.num_labels, 2))
-        irs[name] = ov.convert_onnx(onnx_dir / export.MODEL_FILE, ov.ir_dir(run.run_dir, name), recipe=name,
+        irs[name] = to_openvino.convert_onnx(onnx_dir / to_onnx.MODEL_FILE, to_openvino.ir_dir(run.run_dir, name), recipe=name,
                                     precision="int8")
 if qat_history:
-    plots.training_curves({"nncf-qat": qat_history}, title="NNCF QAT: training loss").show()
+    charts.training_curves({"nncf-qat": qat_history}, title="NNCF QAT: training loss").show()
 print("IR files:", {k: str(v.path.relative_to(run.run_dir)) for k, v in irs.items()})
 
 # %% [markdown]
 # ## Step 5: every IR through OpenVINO: parity, then accuracy
 # Each IR is compared with the PyTorch model it came from (the FP32 model for `fp32` and NNCF's post-training IRs,
-# the fake-quantized model for the QAT IRs; top-1 agreement, the thresholds of `export.PARITY`), then scored
+# the fake-quantized model for the QAT IRs; top-1 agreement, the thresholds of `to_onnx.PARITY`), then scored
 # on the validation split with a paired bootstrap 95% interval of its delta to FP32. Figures go to the results
 # database as engine `ov-cpu:fp32` / `ov-cpu:int8`, recipe = the IR's recipe, so notebooks 60, 70 and the
 # dashboard show them beside every other engine.
@@ -222,9 +229,9 @@ print("IR files:", {k: str(v.path.relative_to(run.run_dir)) for k, v in irs.item
 # %%
 rows, measurements = [], []
 for name, ir in irs.items():
-    compiled = ov.compile_model(ir.path)
-    predict = ov.predictor(compiled)
-    par = export.parity(torch_predictor(sources.get(name, base.model)), predict, base.validation.batches,
+    compiled = to_openvino.compile_model(ir.path)
+    predict = to_openvino.predictor(compiled)
+    par = to_onnx.parity(torch_predictor(sources.get(name, base.model)), predict, base.validation.batches,
                         ir.precision)
     res = evaluate(predict, base.data, base.validation, reference=fp32.predictions, desc=name)
     row = {"recipe": name, "precision": ir.precision, "FakeQuantize": ir.meta["fake_quantize"],
@@ -247,13 +254,13 @@ print("parity failures:", failed or "none")
 table
 
 # %%
-plots.bar(table.reset_index(), x="recipe", y=f"delta_{main}_pts", color="precision",
+charts.bar(table.reset_index(), x="recipe", y=f"delta_{main}_pts", color="precision",
           title=f"OpenVINO: {main} delta to FP32 (points), validation split")
 
 # %% [markdown]
 # ## Summary
 # * Every OpenVINO IR sits beside its ONNX file (`onnx/<recipe>/openvino/`), with a sidecar and sha256; a missing
-#   or corrupt IR is a clear error (`ov.load_ir`), and engines rebuild it.
+#   or corrupt IR is a clear error (`to_openvino.load_ir`), and engines rebuild it.
 # * Step 1 showed which inference precision keeps the FP32 IR at FP32 parity on this CPU; Step 3 listed the
 #   kernels the plugin runs for each IR, so "INT8" is a measured fact here, not a label.
 # * Which NNCF recipe lost the least accuracy, and by how much (with its interval)? The table above answers it;

@@ -32,12 +32,15 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 # %%
 import pandas as pd
 
-from nbutils import env, export, quant, sessions
-from nbutils.baseline import BaselineConfig, ensure_baseline
-from nbutils.bench import synthetic_batch
-from nbutils.benchmark import model_slug, trained_assets
-from nbutils.models import torch_predictor
-from nbutils.notebook import start
+from nbutils import quant
+from nbutils.core import env
+from nbutils.formats import to_onnx
+from nbutils.engines import ort_session
+from nbutils.training.baseline import BaselineConfig, ensure_baseline
+from nbutils.training.inputs import synthetic_batch
+from nbutils.engines.driver import model_slug, trained_assets
+from nbutils.training.models import torch_predictor
+from nbutils.ui.notebook import start
 
 run = start("45_kernels", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
@@ -54,16 +57,16 @@ n_calib = min(calib_samples, 32) if smoke else calib_samples
 base = ensure_baseline(cfg, run.run_dir)
 assets, ptq_recipe = trained_assets(base, run.run_dir, calib_samples=n_calib, folder=run.path("bench", model_slug(model)))
 torch_sources = {ptq_recipe: assets.quantized()}
-variants = {"fp32-fused": export.load_variant(assets.onnx("fp32-fused").parent),
-            ptq_recipe: export.load_variant(assets.onnx("ptq").parent)}
+variants = {"fp32-fused": to_onnx.load_variant(assets.onnx("fp32-fused").parent),
+            ptq_recipe: to_onnx.load_variant(assets.onnx("ptq").parent)}
 for kd in (False, True):
     path = quant.qat_dir(run.run_dir, cfg.key(), kd)
     name = "qat-kd" if kd else "qat"
-    if (path / "quantizers.pt").is_file() and (export.variant_dir(run.run_dir, name) / export.MODEL_FILE).is_file():
+    if (path / "quantizers.pt").is_file() and (to_onnx.variant_dir(run.run_dir, name) / to_onnx.MODEL_FILE).is_file():
         torch_sources[name] = quant.load_quantized(path, task=base.data.task, num_labels=max(base.data.num_labels, 2))
-        variants[name] = export.load_variant(export.variant_dir(run.run_dir, name))
+        variants[name] = to_onnx.load_variant(to_onnx.variant_dir(run.run_dir, name))
 for recipe in ("ort-dynamic", "ort-dynamic-fused", "ort-static-minmax"):
-    variants[recipe] = export.load_variant(assets.onnx(recipe).parent)
+    variants[recipe] = to_onnx.load_variant(assets.onnx(recipe).parent)
 qat_models = [n for n in torch_sources if n.startswith("qat")]
 print("INT8 files:", [n for n, v in variants.items() if v.precision == "int8"], "; PyTorch sources:", list(torch_sources))
 
@@ -73,7 +76,7 @@ print("INT8 files:", [n for n, v in variants.items() if v.precision == "int8"], 
 # real INT8 shows up as QLinearMatMul / MatMulIntegerToFloat / DynamicQuantizeMatMul / QAttention nodes.
 # We also compare each ModelOpt Q/DQ file with its PyTorch model three ways: without ONNX Runtime's fusions (pure
 # Q/DQ arithmetic in float), with the fast integer kernels, and with the precise x64 integer kernels. On CPUs
-# without VNNI the fast u8s8 kernels saturate (the guide's "INT8 collapse" trap), so `sessions.make_session` turns
+# without VNNI the fast u8s8 kernels saturate (the guide's "INT8 collapse" trap), so `ort_session.make_session` turns
 # the precise kernels on there by default and records it with every figure.
 
 # %%
@@ -82,8 +85,8 @@ for name, v in variants.items():
     if v.precision != "int8":
         continue
     opt_path = v.path.parent / "optimized-cpu.onnx"
-    sessions.make_session(v.path, "cpu", optimized_model_path=opt_path)
-    kernel_rows.append({"variant": name, **sessions.integer_kernel_counts(opt_path)})
+    ort_session.make_session(v.path, "cpu", optimized_model_path=opt_path)
+    kernel_rows.append({"variant": name, **ort_session.integer_kernel_counts(opt_path)})
     opt_path.unlink(missing_ok=True)
 print(f"CPU: {env.cpu_info()['cpu']}; VNNI: {env.has_vnni()} (without VNNI, u8s8 kernels saturate more)")
 kernels = pd.DataFrame(kernel_rows).fillna(0)
@@ -94,8 +97,8 @@ qdq_rows = []
 for name in [ptq_recipe, *qat_models]:
     for level, precise, label in (("disable", False, "float Q/DQ"), ("all", False, "integer, fast"),
                                   ("all", True, "integer, precise x64")):
-        s = sessions.make_session(variants[name].path, "cpu", graph_optimization=level, precise_int8=precise)
-        par = export.parity(torch_predictor(torch_sources[name]), sessions.ort_predictor(s), base.validation.batches, "int8")
+        s = ort_session.make_session(variants[name].path, "cpu", graph_optimization=level, precise_int8=precise)
+        par = to_onnx.parity(torch_predictor(torch_sources[name]), ort_session.ort_predictor(s), base.validation.batches, "int8")
         qdq_rows.append({"variant": name, "ORT graph optimization": level, "kernels": label,
                          **{k: round(float(x), 5) for k, x in par.items()}})
 pd.DataFrame(qdq_rows)
@@ -110,10 +113,10 @@ placement_rows = []
 probe = synthetic_batch(1, cfg.max_length)
 for provider in providers:
     for name in ("fp32-fused", ptq_recipe):
-        s = sessions.make_session(variants[name].path, provider, qdq=variants[name].precision == "int8",
+        s = ort_session.make_session(variants[name].path, provider, qdq=variants[name].precision == "int8",
                                   enable_profiling=True, cache_dir=run.path("trt-cache"),
                                   profile_shapes=((1, 8), (1, cfg.max_length), (64, cfg.max_length)))
-        counts = sessions.node_placement(s, probe)
+        counts = ort_session.node_placement(s, probe)
         by_ep: dict[str, int] = {}
         for (_, ep), n in counts.items():
             by_ep[ep] = by_ep.get(ep, 0) + n

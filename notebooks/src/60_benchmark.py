@@ -40,13 +40,15 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 import pandas as pd
 
 from nbutils import engines as eng
-from nbutils import env, plots, report
-from nbutils.baseline import BaselineConfig, ensure_baseline
-from nbutils.benchmark import benchmark, model_slug, trained_assets, write_tables
-from nbutils.dashboard import Dashboard
-from nbutils.models import display_name, is_untrained
-from nbutils.notebook import start
-from nbutils.results import read_results
+from nbutils.core import env
+from nbutils.report import charts
+from nbutils.report import tables
+from nbutils.training.baseline import BaselineConfig, ensure_baseline
+from nbutils.engines.driver import benchmark, model_slug, trained_assets, write_tables
+from nbutils.ui.dashboard import Dashboard
+from nbutils.training.models import display_name, is_untrained
+from nbutils.ui.notebook import start
+from nbutils.store.db import read_results
 
 names = engines or eng.default_engines()
 # The grid is checked before any work (no baseline trained, nothing calibrated, no folder made for a bad grid);
@@ -98,7 +100,7 @@ grid.raise_failures()
 # %%
 frame = read_results(run.run_id, run.db)
 frame = frame[(frame.notebook == "60_benchmark") & (frame.model == name)]
-demo = report.demo_table(frame)
+demo = tables.demo_table(frame)
 paths = write_tables(demo, run.path("benchmark"), f"latency-{model_slug(name)}")
 print("written (avg, p95, p99 and peak MB):", *paths)
 demo.xs("avg", axis=1, level="stat").round(3)  # the average here; p95/p99 are in the files and in Step 5
@@ -108,12 +110,12 @@ demo.xs("avg", axis=1, level="stat").round(3)  # the average here; p95/p99 are i
 # Speed-up over PyTorch eager FP32 and over the fastest floating-point engine at the same shape.
 
 # %%
-plots.latency_vs_batch(frame, title=f"{name}: p50 latency by engine")
+charts.latency_vs_batch(frame, title=f"{name}: p50 latency by engine")
 
 # %%
-speed = report.speedups(frame)
+speed = tables.speedups(frame)
 write_tables(speed, run.path("benchmark"), f"speedups-{model_slug(name)}")
-plots.bar(speed, x="label", y="speedup_vs_eager_fp32", color="batch",
+charts.bar(speed, x="label", y="speedup_vs_eager_fp32", color="batch",
           title="Speed-up over PyTorch eager FP32 (p50)").update_layout(xaxis_tickangle=-35)
 
 # %% [markdown]
@@ -122,13 +124,13 @@ plots.bar(speed, x="label", y="speedup_vs_eager_fp32", color="batch",
 # while it was built and timed (`extra.memory_method` says how). Which engine is fast *and* small here?
 
 # %%
-plots.bar(speed, x="label", y="peak_memory_mb", color="batch",
+charts.bar(speed, x="label", y="peak_memory_mb", color="batch",
           title="Peak memory over baseline (MB) while building and timing").update_layout(xaxis_tickangle=-35)
 
 # %%
 best = speed.loc[speed.groupby(["seq", "batch"])["p50_ms"].idxmin(), ["seq", "batch", "label", "p50_ms",
                                                                     "speedup_vs_eager_fp32", "peak_memory_mb"]]
-print(*report.speed_findings(speed, env.int8_isa(runtime="openvino")), sep="\n")
+print(*tables.speed_findings(speed, env.int8_isa(runtime="openvino")), sep="\n")
 print("fastest engine variant per shape on this machine (from the table just measured):")
 best.round(3)
 
@@ -141,7 +143,7 @@ best.round(3)
 # at batch 1, and which at the largest batch? Does any change cost time at one of them?
 
 # %%
-ladders = report.ladders(frame, eng.LADDERS)  # the ladders with two or more steps timed in this run
+ladders = tables.ladders(frame, eng.LADDERS)  # the ladders with two or more steps timed in this run
 if ladders.empty:
     print("no ladder has two timed steps here: add their engines to `engines` (see nbutils.engines.LADDERS)")
 else:

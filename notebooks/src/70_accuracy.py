@@ -34,21 +34,25 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 # %%
 import pandas as pd
 
-from nbutils import ov, plots, quant, report
-from nbutils.baseline import BaselineConfig, ensure_baseline
-from nbutils.bench import synthetic_batch
-from nbutils.benchmark import model_slug, trained_assets, write_tables
-from nbutils.dashboard import Dashboard
+from nbutils import quant
+from nbutils.formats import to_openvino
+from nbutils.report import charts
+from nbutils.report import tables
+from nbutils.training.baseline import BaselineConfig, ensure_baseline
+from nbutils.training.inputs import synthetic_batch
+from nbutils.engines.driver import model_slug, trained_assets, write_tables
+from nbutils.ui.dashboard import Dashboard
 from nbutils.engines import make_engine
-from nbutils.explorers import Playground
-from nbutils.export import MODEL_FILE, load_variant
-from nbutils.models import torch_predictor
-from nbutils.notebook import start
-from nbutils.results import Measurement, read_results
-from nbutils.sessions import accuracy_provider, make_session, ort_predictor
-from nbutils.tasks import evaluate
-from nbutils.timing import time_callable
-from nbutils.vocab import RUNTIME_DEVICE, engine_for_file, main_metric, recipe_of_folder, runtime_of
+from nbutils.ui.explorers import Playground
+from nbutils.formats.to_onnx import MODEL_FILE, load_variant
+from nbutils.training.models import torch_predictor
+from nbutils.ui.notebook import start
+from nbutils.store.db import Measurement, read_results
+from nbutils.engines.ort_session import accuracy_provider, make_session, ort_predictor
+from nbutils.training.tasks import evaluate
+from nbutils.engines.timing import time_callable
+from nbutils.core.vocab import RUNTIME_DEVICE, main_metric, recipe_of_folder, runtime_of
+from nbutils.engines.registry import engine_for_file
 
 run = start("70_accuracy", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
@@ -79,17 +83,17 @@ for folder in found:
     variants.append((recipe, engine_for_file(f"ort-{provider}", recipe, v.precision), v.precision,
                      ort_predictor(make_session(v.path, provider))))
 # OpenVINO IRs (notebook 42: onnx/<recipe>/openvino/); without them, the FP32 and NNCF INT8 IRs are built now.
-irs = sorted(p.parent for p in onnx_root.glob(f"*/{ov.IR_FOLDER}/{ov.IR_FILE}")) if onnx_root.is_dir() else []
-if not ov.unavailable_reason():
+irs = sorted(p.parent for p in onnx_root.glob(f"*/{to_openvino.IR_FOLDER}/{to_openvino.IR_FILE}")) if onnx_root.is_dir() else []
+if not to_openvino.unavailable_reason():
     if not irs:
         for recipe in ("fp32", "nncf-ptq"):
             irs.append(assets.openvino(recipe))
     for folder in irs:
-        _, ir = ov.load_ir(folder)
+        _, ir = to_openvino.load_ir(folder)
         variants.append((ir.recipe, engine_for_file("ov-cpu", ir.recipe, ir.precision), ir.precision,
-                         ov.predictor(ov.compile_model(folder))))
+                         to_openvino.predictor(to_openvino.compile_model(folder))))
 else:
-    print(f"OpenVINO rows skipped: {ov.unavailable_reason()}")
+    print(f"OpenVINO rows skipped: {to_openvino.unavailable_reason()}")
 if fp8:
     for name in ("torch-fp8:fp8", "torch-fp8:fp8-static"):
         e = make_engine(name, assets)
@@ -116,7 +120,7 @@ for recipe, engine, precision, predict in variants:
                      for m, x in res.metrics.items()]
 print(f"recorded {run.record(measurements, model=base.model_name, task=base.data.task, data=base.data.describe(), device=cfg.where)} figures")
 frame = read_results(run.run_id, run.db)
-acc = report.accuracy_table(frame[(frame.notebook == "70_accuracy") & (frame.model == base.model_name)])
+acc = tables.accuracy_table(frame[(frame.notebook == "70_accuracy") & (frame.model == base.model_name)])
 write_tables(acc.set_index("recipe"), run.path("report"), "accuracy")
 pd.DataFrame(rows).set_index("recipe").round(3)
 
@@ -149,7 +153,7 @@ for recipe in ("qat", "qat-kd"):
     ort_int8 = [(e, r) for (rc, e), r in evaluated.items() if rc == recipe and e.startswith("ort-cpu")]
     table_rows += [(f"{recipe} (ONNX Runtime INT8, CPU)", e, r) for e, r in ort_int8]
 run.record(int8_measurements, model=base.model_name, task=base.data.task, data=base.data.describe(), device=cfg.where)
-int8 = report.int8_table(table_rows, fp32)
+int8 = tables.int8_table(table_rows, fp32)
 write_tables(int8.set_index("model"), run.path("report"), "int8-table")
 print(base.data.describe())
 int8
@@ -180,14 +184,14 @@ if extra_lat:
     frame = read_results(run.run_id, run.db)
 lat = frame[frame.model == base.model_name]
 lat = lat[lat.notebook.isin(["60_benchmark", "70_accuracy", "80_sensitivity"])]
-points = report.accuracy_latency_points(acc, lat, latency_batch)
+points = tables.accuracy_latency_points(acc, lat, latency_batch)
 if points.empty:
     print("No latency for this model in this run.")
 else:
     write_tables(points.set_index("label"), run.path("report"), "accuracy-vs-latency")
-    display(plots.accuracy_vs_latency(points, points["pareto"].tolist(), y=main,
+    display(charts.accuracy_vs_latency(points, points["pareto"].tolist(), y=main,
                                       title=f"{base.model_name}: {main} vs p50 latency (batch {latency_batch}, seq {seq})"))
-    print(*report.pareto_findings(points, main), sep="\n")
+    print(*tables.pareto_findings(points, main), sep="\n")
 points.round(3) if not points.empty else None
 
 # %% [markdown]

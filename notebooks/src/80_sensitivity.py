@@ -26,7 +26,7 @@ seed: int = 0  # random seed
 device: str = "auto"  # where PyTorch trains, calibrates and evaluates: auto (CUDA when a GPU is visible), cpu or cuda
 train_precision: str = "auto"  # FP32 fine-tuning arithmetic: auto (BF16 autocast on a GPU), fp32 or bf16
 ptq_checkpoint: str = ""  # PTQ checkpoint folder (empty: notebook 20's best for this baseline in this run)
-ranking: str = "quant-alone-sqnr"  # how groups are ordered (nbutils.sensitivity.RANKINGS)
+ranking: str = "quant-alone-sqnr"  # how groups are ordered (nbutils.quant.sensitivity.RANKINGS)
 ks: list = [0, 1, 2, 3, 4, 6, 8, 12]  # numbers of most-sensitive groups left in floating point (the sweep)
 k: int = -1  # the recipe to keep (-1: the smallest k of the sweep meeting the targets, else the best point)
 target_delta: float = 0.3  # accuracy target: at most this many points below FP32
@@ -44,16 +44,20 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 # %%
 import pandas as pd
 
-from nbutils import engines, export, plots, quant, report, sensitivity
-from nbutils.baseline import BaselineConfig, ensure_baseline
+from nbutils import engines, quant
+from nbutils.formats import to_onnx
+from nbutils.report import charts
+from nbutils.report import tables
+from nbutils.quant import sensitivity
+from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.engines import validate_grid
-from nbutils.metrics import paired_bootstrap, sqnr_db
-from nbutils.models import torch_predictor
-from nbutils.notebook import start
-from nbutils.results import Measurement, read_results
-from nbutils.sessions import make_session, ort_predictor
-from nbutils.tasks import encode, evaluate
-from nbutils.vocab import main_metric
+from nbutils.training.metrics import paired_bootstrap, sqnr_db
+from nbutils.training.models import torch_predictor
+from nbutils.ui.notebook import start
+from nbutils.store.db import Measurement, read_results
+from nbutils.engines.ort_session import make_session, ort_predictor
+from nbutils.training.tasks import encode, evaluate
+from nbutils.core.vocab import main_metric
 
 if ranking not in sensitivity.RANKINGS:
     raise ValueError(f"ranking={ranking!r} is unknown; use one of {list(sensitivity.RANKINGS)}")
@@ -113,12 +117,12 @@ order = sensitivity.rank(table, ranking)
 table.set_index("group").loc[order].round(3).head(12)
 
 # %%
-plots.bar(table.set_index("group").loc[order].reset_index(), x="group", y="sqnr_quant_alone", color="role",
+charts.bar(table.set_index("group").loc[order].reset_index(), x="group", y="sqnr_quant_alone", color="role",
           title="Output SQNR (dB) with only this group quantized: lowest = most sensitive").update_layout(
               xaxis_tickangle=-60, barmode="relative")
 
 # %%
-plots.heatmap(table, x="role", y="block", z="sqnr_quant_alone", x_order=sensitivity.ROLES, zmid=None,
+charts.heatmap(table, x="role", y="block", z="sqnr_quant_alone", x_order=sensitivity.ROLES, zmid=None,
               colorscale="Viridis", title="SQNR (dB) with only this group quantized, block × role")
 
 # %% [markdown]
@@ -157,7 +161,7 @@ print(f"chosen k = {chosen_k}")
 sweep.round(4)
 
 # %%
-plots.curve(sweep.assign(label=[f"k={x}" for x in sweep["k"]]), x="int8_flop_share", y=main, text="label",
+charts.curve(sweep.assign(label=[f"k={x}" for x in sweep["k"]]), x="int8_flop_share", y=main, text="label",
             highlight=(sweep["k"] == chosen_k).tolist(), x_title=f"share of MatMul FLOPs in INT8 (seq {flop_seq})",
             y_title=f"{main} (%)", title=f"{main} against the INT8 share, leaving the k most sensitive groups float")
 
@@ -217,7 +221,7 @@ with sensitivity.keep_float(qmodel, floated):
                          {"placement": "trt-bert", "recipe": name, "baseline": str(base.path),
                           "float_groups": [g.name for g in floated], "ranking": ranking})
     mixed_torch = torch_predictor(qmodel)
-    variant = export.export_torch(qmodel, export.variant_dir(run.run_dir, name), recipe=name, precision="int8",
+    variant = to_onnx.export_torch(qmodel, to_onnx.variant_dir(run.run_dir, name), recipe=name, precision="int8",
                                   source=str(base.path), task=task, config_src=base.path)
     torch_res = evaluate(mixed_torch, base.data, base.validation, reference=fp32.predictions)
 session = make_session(variant.path, "cpu")
@@ -242,12 +246,12 @@ pd.Series(check).to_frame("value")
 # are read back, not measured twice (one figure per identity); only what this run lacks is timed here.
 done = read_results(run.run_id, run.db)
 reused = {key: rows for key in (("ort-cpu:fp32", "fp32"), ("ort-cpu:int8-qdq", ptq_recipe))
-          if (rows := report.timed_in_run(done, base.model_name, *key, bench_batches, [flop_seq])) is not None}
+          if (rows := tables.timed_in_run(done, base.model_name, *key, bench_batches, [flop_seq])) is not None}
 assets = engines.Assets(str(base.path), run.path("bench", "sensitivity"), task=task,
                         num_labels=max(base.data.num_labels, 2), ptq_model=quant.load_quantized(ptq_path, task=task,
                                                                                                num_labels=max(base.data.num_labels, 2)),
-                        onnx_dirs={"fp32": export.variant_dir(run.run_dir, "fp32"),
-                                   "ptq": export.variant_dir(run.run_dir, ptq_recipe)})
+                        onnx_dirs={"fp32": to_onnx.variant_dir(run.run_dir, "fp32"),
+                                   "ptq": to_onnx.variant_dir(run.run_dir, ptq_recipe)})
 mixed_assets = engines.Assets(str(base.path), run.path("bench", "sensitivity"), task=task,
                               onnx_dirs={"ptq": variant.path.parent})
 built = [engines.make_engine(e, assets, **({"recipe": r} if r != "fp32" else {}))
@@ -262,10 +266,10 @@ print("timed here:", sorted({f"{r['engine']} · {r['recipe']}" for r in grid.row
       "| read from notebook 60 of this run:", [f"{e} · {r}" for e, r in reused] or "nothing")
 lat = pd.DataFrame([{"engine": r["engine"], "recipe": r["recipe"], "batch": r["batch"], "p50_ms": r["p50_ms"]}
                     for r in grid.rows]
-                   + [{"engine": e, "recipe": r, "batch": report.as_int(b), "p50_ms": v}
+                   + [{"engine": e, "recipe": r, "batch": tables.as_int(b), "p50_ms": v}
                       for (e, r), rows in reused.items()
                       for b, s_, v in zip(rows["batch"], rows["seq"], rows["value"], strict=True)
-                      if report.as_int(b) in bench_batches and report.as_int(s_) == flop_seq])
+                      if tables.as_int(b) in bench_batches and tables.as_int(s_) == flop_seq])
 lat["vs fp32"] = [lat[(lat.batch == b) & (lat.recipe == "fp32")]["p50_ms"].iloc[0] / p
                   for b, p in zip(lat.batch, lat.p50_ms, strict=True)]
 lat.pivot_table(index="recipe", columns="batch", values=["p50_ms", "vs fp32"]).round(3)

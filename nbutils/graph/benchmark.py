@@ -1,0 +1,39 @@
+"""Layout and figure-building times of the three views (``python -m nbutils graph FILE``), a benchmark, not a test."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+from nbutils.core import env
+from nbutils.graph import layout, view
+from nbutils.graph.model import load_graph
+
+
+def time_views(path: str | Path, *, expand: int = 0, repeat: int = 3, html: str | None = None) -> str:
+    """Median seconds to lay out and build the figure of the collapsed, one-layer and whole views of ``path``."""
+    t0 = time.perf_counter()
+    g = load_graph(path)
+    load_s = time.perf_counter() - t0
+    views = {"collapsed": {}, f"layer {expand}": {"expand": [expand]}, "whole": {"collapse": False}}
+    lines = [f"{Path(path)}: {len(g.nodes)} ONNX nodes, {len(g.layers())} encoder layers; load {load_s:.2f} s "
+             f"(parse, shape inference, initializer statistics); CPU {env.cpu_info()['cpu']}"]
+    figs = []
+    for name, kw in views.items():
+        times = []
+        fresh = load_graph(path)  # cold: no initializer statistics cached yet for this view
+        for i in range(max(1, repeat)):
+            t = time.perf_counter()
+            d = layout.build(fresh if i == 0 else g, **kw)
+            fig = view.figure(d)
+            times.append(time.perf_counter() - t)
+        figs.append(fig)
+        s = layout.summary(d)
+        lines.append(f"  {name:>10}: cold {times[0]:.3f} s, median {statistics.median(times):.3f} s of {len(times)} "
+                     f"(layout + figure); {s['nodes']} boxes, {s['edges']} edges, {s['qdq_glyphs']} Q/DQ glyphs, "
+                     f"{s['ranks']} ranks")
+    if html:
+        Path(html).write_text("".join(f.to_html(full_html=False, include_plotlyjs=(i == 0))
+                                      for i, f in enumerate(figs)), encoding="utf-8")
+    return "\n".join(lines)

@@ -1,0 +1,144 @@
+import numpy as np
+import pytest
+
+from nbutils import quant
+from nbutils.core.errors import NbUtilsError
+from nbutils.core.paths import atomic_path
+from nbutils.engines import ort_session
+from nbutils.formats import to_onnx
+from nbutils.training.models import load_model, torch_predictor
+
+
+def _batches(n=2, b=4, seq=16, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        ids = rng.integers(1000, 30000, size=(b, seq)).astype(np.int64)
+        out.append({"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)})
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("exp")
+    m = load_model("random:bert-tiny", attn_implementation="eager")
+    fp32 = to_onnx.export_torch(m, to_onnx.variant_dir(root, "fp32"), recipe="fp32", precision="fp32",
+                               source="random:bert-tiny", task="classification")
+    return root, m, fp32
+
+
+def test_fp32_export_checks_and_parity(tiny):
+    _, m, fp32 = tiny
+    info = to_onnx.check(fp32.path)
+    assert info["opset"] >= 17 and info["QuantizeLinear"] == 0
+    assert (fp32.path.parent / "variant.json").is_file() and fp32.meta["sha256"]
+    s = ort_session.make_session(fp32.path, "cpu")
+    par = to_onnx.parity(torch_predictor(m), ort_session.ort_predictor(s), _batches(), "fp32")
+    assert par["parity_ok"] and par["max_abs_diff"] < 1e-4 and par["cosine"] > 0.99999
+
+
+def test_fused_graph_and_fp16(tiny):
+    root, m, fp32 = tiny
+    fused_v, fused = to_onnx.optimize_transformer(fp32, to_onnx.variant_dir(root, "fused"), num_heads=2, hidden_size=128,
+                                                 recipe="fp32-fused")
+    assert fused.get("Attention") == 2 and fused.get("SkipLayerNormalization") == 4
+    f16, _ = to_onnx.optimize_transformer(fp32, to_onnx.variant_dir(root, "fp16"), num_heads=2, hidden_size=128,
+                                         recipe="fp16", fp16=True)
+    s = ort_session.make_session(f16.path, "cpu")
+    assert s.session.get_inputs()[0].type == "tensor(int64)"  # I/O types kept
+    par = to_onnx.parity(torch_predictor(m), ort_session.ort_predictor(s), _batches(), "fp16")
+    assert par["top1_agreement"] >= to_onnx.PARITY["fp16"]["agreement"]
+    dyn = to_onnx.ort_dynamic(fused_v, to_onnx.variant_dir(root, "dyn"))  # fused graph needs DefaultTensorType
+    opt = root / "dyn-opt.onnx"
+    ort_session.make_session(dyn.path, "cpu", optimized_model_path=opt)
+    kernels = ort_session.integer_kernel_counts(opt)
+    assert kernels.get("DynamicQuantizeMatMul", 0) + kernels.get("QAttention", 0) > 0
+
+
+def test_modelopt_qdq_export_quantizes_every_encoder_matmul(tiny):
+    root, m, _ = tiny
+    qm, _ = quant.quantize_ptq(load_model("random:bert-tiny"), _batches(), quant.Recipe("max"))
+    v = to_onnx.export_torch(qm, to_onnx.variant_dir(root, "ptq"), recipe="ptq-max", precision="int8",
+                            source="x", task="classification")
+    rep = to_onnx.qdq_report(v.path)
+    # 2 layers x (q, k, v, out, ffn1, ffn2 linears + Q·Kᵀ + softmax·V) = 16 MatMuls, all with INT8 on both inputs;
+    # the pooler and classifier Gemms stay float
+    assert rep["matmuls_int8_both_inputs"] == 16 and rep["QuantizeLinear"] == 36
+    s = ort_session.make_session(v.path, "cpu", graph_optimization="disable")
+    par = to_onnx.parity(torch_predictor(qm), ort_session.ort_predictor(s), _batches(4), "int8")
+    assert par["cosine"] > 0.99 and par["parity_ok"]
+
+
+def test_corrupt_truncated_and_unknown_provider(tiny, tmp_path):
+    _, _, fp32 = tiny
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(fp32.path.read_bytes()[:5000])
+    with pytest.raises(NbUtilsError, match="not a valid ONNX model"):
+        ort_session.make_session(bad, "cpu")
+    with pytest.raises(NbUtilsError, match="does not exist"):
+        ort_session.make_session(tmp_path / "none.onnx", "cpu")
+    with pytest.raises(NbUtilsError, match="unknown execution provider 'tpu'"):
+        ort_session.make_session(fp32.path, "tpu")
+
+
+def test_missing_inputs_and_unavailable_provider(tiny):
+    _, _, fp32 = tiny
+    s = ort_session.make_session(fp32.path, "cpu")
+    batch = _batches(1)[0]
+    del batch["token_type_ids"]
+    with pytest.raises(NbUtilsError, match="needs input.*token_type_ids"):
+        ort_session.ort_predictor(s)(batch)
+    if ort_session.provider_unavailable_reason("tensorrt"):
+        fb = ort_session.make_session(fp32.path, "tensorrt")
+        assert fb.provider == "cpu" and fb.requested == "tensorrt" and "TensorRT" in fb.fallback_reason
+        assert fb.provenance()["fallback"] and fb.engine == "ort-cpu"
+        with pytest.raises(NbUtilsError, match="unavailable"):
+            ort_session.make_session(fp32.path, "tensorrt", fallback=False)
+
+
+def test_export_twice_and_interrupted_export_leave_no_partial_files(tiny):
+    root, m, fp32 = tiny
+    again = to_onnx.export_torch(m, fp32.path.parent, recipe="fp32", precision="fp32", source="x", task="classification")
+    assert again.meta["sha256"] == fp32.meta["sha256"]
+    with pytest.raises(RuntimeError), atomic_path(fp32.path.parent, is_dir=True) as tmp:
+        (tmp / "model.onnx").write_bytes(b"half")
+        raise RuntimeError("interrupted")
+    to_onnx.load_variant(fp32.path.parent)  # still the complete, valid file
+    assert not [p for p in fp32.path.parent.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_ort_static_entropy_is_not_minmax(tiny):
+    root, _, fp32 = tiny
+    calib = to_onnx.calibration_dataset(_batches(4, 8, 32), ["input_ids", "attention_mask", "token_type_ids"])
+    mm = to_onnx.ort_static(fp32, to_onnx.variant_dir(root, "s-minmax"), calib, calibrator="minmax")
+    ent = to_onnx.ort_static(fp32, to_onnx.variant_dir(root, "s-entropy"), calib, calibrator="entropy")
+    assert mm.meta["sha256"] != ent.meta["sha256"]
+    with pytest.raises(NbUtilsError, match="unknown ONNX Runtime calibrator"):
+        to_onnx.ort_static(fp32, to_onnx.variant_dir(root, "s-x"), calib, calibrator="kl")
+
+
+def test_qdq_export_puts_weights_on_the_grid_and_restores_them(tiny, tmp_path):
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    qm, _ = quant.quantize_ptq(load_model("random:bert-tiny"), _batches(), quant.Recipe("max"))
+    lin = qm.bert.encoder.layer[0].intermediate.dense
+    before = lin.weight.detach().clone()
+    v = to_onnx.export_torch(qm, tmp_path / "ptq", recipe="ptq-max", precision="int8", source="x", task="classification")
+    assert torch.equal(lin.weight, before)  # the PyTorch model is left as it was
+    with torch.no_grad():
+        fq = lin.weight_quantizer(lin.weight).numpy()
+    m = onnx.load(str(v.path))
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    produced = {o: n for n in m.graph.node for o in n.output}
+    dq = next(n for n in m.graph.node if n.op_type == "DequantizeLinear"
+              and "layer.0/intermediate/dense/weight_quantizer" in n.name)
+    q = produced[dq.input[0]]
+    def value(name):
+        return inits[name] if name in inits else numpy_helper.to_array(produced[name].attribute[0].t)
+
+    w, scale = value(q.input[0]), value(dq.input[1]).reshape(-1, 1)
+    codes = w / scale
+    assert np.abs(codes - np.round(codes)).max() < 1e-3  # on the grid: no value near a rounding tie
+    assert np.array_equal(np.round(codes), np.round(fq / scale))  # the same INT8 codes as PyTorch's fake quantization

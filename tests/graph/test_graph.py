@@ -1,0 +1,187 @@
+"""The graph inspector (issue 10): layout, diff, SQNR and pairing on small hand-built graphs; errors; the browser."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from nbutils.core.errors import NbUtilsError
+from nbutils.graph import layout, overlays, view
+from nbutils.graph.model import load_graph
+
+from tests.browser import artefacts, browser
+
+
+def _save(path, nodes, inits, inputs=("x",), outputs=("y",), shape=(2, 4)):
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info(i, TensorProto.FLOAT, list(shape)) for i in inputs],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, list(shape)) for o in outputs],
+        [numpy_helper.from_array(np.asarray(v, dtype=np.float32 if np.asarray(v).dtype.kind == "f" else np.asarray(v).dtype),
+                                 k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+W = np.arange(16, dtype=np.float32).reshape(4, 4) / 10
+
+
+def _fp32(tmp_path):
+    """x -> MatMul(W) -> Add(x) [residual] -> LayerNorm -> y, named like a BERT layer."""
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["mm"], name="/bert/encoder/layer.0/dense/MatMul"),
+             helper.make_node("Add", ["mm", "x"], ["res"], name="/bert/encoder/layer.0/output/Add"),
+             helper.make_node("LayerNormalization", ["res", "g", "b"], ["y"], name="/bert/encoder/layer.0/output/LayerNorm",
+                              axis=-1)]
+    return _save(tmp_path / "fp32.onnx", nodes, {"W": W, "g": np.ones(4), "b": np.zeros(4)})
+
+
+def _qdq(x_in, name, scale, zp_dtype=np.int8, prefix=""):
+    """Q and DQ nodes quantizing ``x_in`` (ModelOpt-style names with a prefix, ORT-style suffix names otherwise)."""
+    q_out, dq_out = (f"{prefix}/QuantizeLinear_output_0", f"{prefix}/DequantizeLinear_output_0") if prefix else \
+        (f"{x_in}_{name}_QuantizeLinear_Output", f"{x_in}_{name}_DequantizeLinear_Output")
+    nodes = [helper.make_node("QuantizeLinear", [x_in, f"{name}_s", f"{name}_z"], [q_out],
+                              name=f"{prefix}/QuantizeLinear" if prefix else f"{x_in}_{name}_QuantizeLinear"),
+             helper.make_node("DequantizeLinear", [q_out, f"{name}_s", f"{name}_z"], [dq_out],
+                              name=f"{prefix}/DequantizeLinear" if prefix else f"{x_in}_{name}_DequantizeLinear")]
+    return nodes, {f"{name}_s": np.float32(scale), f"{name}_z": np.zeros((), zp_dtype)}, dq_out
+
+
+def _int8(tmp_path, *, residual_qdq=True, style="modelopt"):
+    """The same graph with Q/DQ on the MatMul input and weight, and (optionally) on the residual Add's inputs."""
+    p = "/bert/encoder/layer.0/dense/input_quantizer" if style == "modelopt" else ""
+    nodes, inits = [], {"W": W, "g": np.ones(4), "b": np.zeros(4)}
+    n1, i1, xq = _qdq("x", "xq", 0.05, prefix=p)
+    n2, i2, wq = _qdq("W", "wq", 0.02, prefix="/bert/encoder/layer.0/dense/weight_quantizer" if p else "")
+    nodes += n1 + n2
+    inits |= i1 | i2
+    nodes.append(helper.make_node("MatMul", [xq, wq], ["mm"], name="/bert/encoder/layer.0/dense/MatMul"))
+    add_in = ["mm", "x"]
+    if residual_qdq:
+        n3, i3, mq = _qdq("mm", "mq", 0.1, prefix="/bert/encoder/layer.0/output/mm_quantizer" if p else "")
+        n4, i4, rq = _qdq("x", "rq", 0.05, prefix="/bert/encoder/layer.0/output/res_quantizer" if p else "")
+        nodes += n3 + n4
+        inits |= i3 | i4
+        add_in = [mq, rq]
+    nodes += [helper.make_node("Add", add_in, ["res"], name="/bert/encoder/layer.0/output/Add"),
+              helper.make_node("LayerNormalization", ["res", "g", "b"], ["y"], name="/bert/encoder/layer.0/output/LayerNorm",
+                               axis=-1)]
+    return _save(tmp_path / f"int8-{style}-{residual_qdq}.onnx", nodes, inits)
+
+
+def test_layout_edges_point_down_nodes_do_not_overlap_and_join_the_right_nodes(tmp_path):
+    g = load_graph(_int8(tmp_path))
+    for kw in ({"collapse": False}, {"collapse": False, "show_qdq": True}, {}):
+        d = layout.build(g, **kw)
+        for e in d.edges:
+            assert d.pos[e.src][1] < d.pos[e.dst][1], f"edge {e.src} -> {e.dst} does not point down"
+        seen = {(x, r) for x, r in d.pos.values()}
+        assert len(seen) == len(d.pos), "two nodes share a position"
+        fig = view.figure(d)
+        assert view.drawn_nodes(fig) == len(d.nodes)
+        # every drawn edge segment starts at its source's box and ends at its target's box
+        edge_trace = next(t for t in fig.data if t.meta == "edges")
+        segs = [(edge_trace.x[i], edge_trace.y[i], edge_trace.x[i + 1], edge_trace.y[i + 1])
+                for i in range(0, len(edge_trace.x), 3)]
+        boxes = {}
+        for t in fig.data:
+            if t.meta == "nodes":
+                boxes |= {n: (x, y) for n, x, y in zip(t.customdata, t.x, t.y, strict=True)}
+        assert [(boxes[e.src] + boxes[e.dst]) for e in d.edges] == [tuple(s) for s in segs]
+    folded = layout.build(g, collapse=False)
+    mm = "/bert/encoder/layer.0/dense/MatMul"
+    assert any(e.dst == mm and e.src == "input:x" and len(e.qdq) == 2 for e in folded.edges)  # one glyph, Q and DQ
+    assert folded.nodes[mm].quantized_weight
+    assert not any(n.op in ("QuantizeLinear", "DequantizeLinear") for n in folded.nodes.values())
+    collapsed = layout.build(g)
+    assert "layer 0" in collapsed.nodes and len(collapsed.nodes["layer 0"].members) == 3
+
+
+def test_diff_finds_the_missing_residual_qdq(tmp_path):
+    fp32 = load_graph(_fp32(tmp_path))
+    full = overlays.diff(fp32, load_graph(_int8(tmp_path, residual_qdq=True)))
+    assert full.float_inputs == [] and full.added == {"QuantizeLinear": 4, "DequantizeLinear": 4}
+    partial = overlays.diff(fp32, load_graph(_int8(tmp_path, residual_qdq=False)))
+    missing = {(r["node"], r["input"]) for r in partial.float_inputs}
+    assert missing == {("/bert/encoder/layer.0/output/Add", "mm"), ("/bert/encoder/layer.0/output/Add", "x")}
+    assert all("residual add" in r["why it matters"] for r in partial.float_inputs)
+
+
+def test_sqnr_of_known_tensors():
+    x = np.array([1.0, -2.0, 3.0, 4.0])
+    assert overlays.sqnr_db(x, x) == float("inf")
+    assert overlays.sqnr_db(x, x + 0.1) == pytest.approx(10 * np.log10(30 / 0.04))
+    assert overlays.sqnr_db(x, np.zeros(4)) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("style", ["modelopt", "ort"])
+def test_pairing_follows_the_graph_and_measures_the_known_error(tmp_path, style):
+    fp32_path, int8_path = _fp32(tmp_path), _int8(tmp_path, style=style)
+    pairs, fallback = overlays.pair_activations(load_graph(int8_path), load_graph(fp32_path))
+    assert {(p.source, p.producer, p.fp32_tensor) for p in pairs} == {
+        ("x", "input:x", "x"), ("mm", "/bert/encoder/layer.0/dense/MatMul", "mm")}  # weights are not activations
+    assert fallback == []
+    x = np.array([[0.013, 0.5, -0.26, 0.9], [1.2, -0.7, 0.333, 0.05]], dtype=np.float32)
+    errs = overlays.tensor_errors(fp32_path, int8_path, [{"x": x}])
+    xq = np.clip(np.round(x / 0.05), -128, 127) * 0.05
+    assert list(errs[errs.tensor == "x"].sqnr_db) == pytest.approx([overlays.sqnr_db(x, xq)] * 2, rel=1e-4)
+    mm = x @ W  # FP32 reference; the INT8 file computes MatMul(DQ(Q(x)), DQ(Q(W))) then quantizes at scale 0.1
+    wq = np.clip(np.round(W / 0.02), -128, 127) * 0.02
+    mmq = np.clip(np.round((xq @ wq) / 0.1), -128, 127) * 0.1
+    assert errs[errs.tensor == "mm"].sqnr_db.item() == pytest.approx(overlays.sqnr_db(mm, mmq), rel=1e-3)
+
+
+def test_model_explorer_node_data(tmp_path):
+    path = overlays.model_explorer_json({"/a/MatMul": 12.5, "/b/Add": 30.0, "c": "CPUExecutionProvider"},
+                                        tmp_path / "nd.json")
+    data = json.loads(path.read_text())["graphsData"]["main_graph"]
+    assert data["results"]["/a/MatMul"] == {"value": 12.5} and data["results"]["c"]["value"] == "CPUExecutionProvider"
+    assert len(data["gradient"]) == 2
+
+
+def test_bad_files_and_names_get_clear_errors(tmp_path):
+    bad = tmp_path / "notes.onnx"
+    bad.write_text("this is not a model")
+    with pytest.raises(NbUtilsError, match="notes.onnx is not an ONNX model"):
+        load_graph(bad)
+    good = _fp32(tmp_path)
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(good.read_bytes()[:60])
+    with pytest.raises(NbUtilsError, match="cut.onnx (is not an ONNX model|holds no graph nodes)"):
+        load_graph(cut)
+    model = onnx.load(good)
+    onnx.save_model(model, tmp_path / "ext.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="ext.data", size_threshold=0)
+    (tmp_path / "ext.data").unlink()
+    with pytest.raises(NbUtilsError, match="(?s)external data file 'ext.data'.*Fix: copy ext.data"):
+        load_graph(tmp_path / "ext.onnx")
+    with pytest.raises(NbUtilsError, match="does not exist"):
+        load_graph(tmp_path / "missing.onnx")
+    g = load_graph(good)
+    with pytest.raises(NbUtilsError, match="has no encoder layer \\[7\\]"):
+        layout.build(g, expand=[7])
+    with pytest.raises(NbUtilsError, match="no node or tensor matching 'Softmaxx'"):
+        layout.search(g, "Softmaxx")
+
+
+def test_executed_graph_notebook_draws_every_node_in_chromium(smoke_run):
+    _, run_dir, _ = smoke_run
+    page_path = run_dir / "html" / "50_graph.html"
+    assert page_path.is_file()
+    size = (run_dir / "50_graph.ipynb").stat().st_size
+    assert size < 3e6, f"executed 50_graph.ipynb is {size / 1e6:.1f} MB"
+    with browser() as page:
+        page.goto(page_path.as_uri())
+        page.wait_for_selector(".js-plotly-plot .scatterlayer", timeout=60_000)
+        page.wait_for_timeout(1000)
+        counts = page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => {
+            const traces = gd.querySelectorAll('.scatterlayer .trace'); let want = 0, drawn = 0;
+            gd._fullData.forEach(t => { if (t.meta === 'nodes') { want += t.x.length;
+                drawn += traces[t.index] ? traces[t.index].querySelectorAll('.points path').length : 0; } });
+            return {want, drawn}; })""")
+        graphs = [c for c in counts if c["want"]]
+        assert len(graphs) >= 6, counts
+        assert all(c["want"] == c["drawn"] for c in graphs), counts
+        page.locator(".js-plotly-plot").nth(1).screenshot(path=str(artefacts() / "graph-int8-layer0.png"))

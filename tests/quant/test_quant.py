@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+import torch
+
+from nbutils import quant
+from nbutils.core.errors import NbUtilsError
+from nbutils.training.models import load_model
+
+
+def _tiny():
+    return load_model("random:bert-tiny", num_labels=2)
+
+
+def _batches(n=2, b=4, seq=16):
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(n):
+        ids = rng.integers(1000, 30000, size=(b, seq)).astype(np.int64)
+        out.append({"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)})
+    return out
+
+
+def test_known_tensor_amax_under_each_method():
+    """One quantizer fed a known tensor: N(0,1) bulk plus five outliers at 50."""
+    from modelopt.torch.quantization.config import QuantizerAttributeConfig
+    from modelopt.torch.quantization.nn import TensorQuantizer
+
+    q = TensorQuantizer(QuantizerAttributeConfig(num_bits=8, axis=None, calibrator="histogram"))
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(200_000, generator=g), torch.full((5,), 50.0)])
+    q.disable_quant()
+    q.enable_calib()
+    q(x)
+    cal = q._calibrator
+    bin_w = 50 / 2048
+    exact = np.quantile(x.abs().numpy(), [0.999, 0.9999])  # 3.33, 3.93
+    assert float(cal._calib_bin_edges[-1]) == pytest.approx(50.0)  # "max" keeps the outliers
+    assert float(cal.compute_amax("percentile", percentile=99.9)) == pytest.approx(exact[0], abs=bin_w)
+    assert float(cal.compute_amax("percentile", percentile=99.99)) == pytest.approx(exact[1], abs=bin_w)
+    # entropy (KL, searched from bin 128 = 3.1) and MSE both clip the outliers near the bulk's edge
+    assert 3.1 <= float(cal.compute_amax("entropy", stride=4)) < 5.0
+    assert 2.5 < float(cal.compute_amax("mse", stride=8)) < 4.0
+
+
+def test_default_placement_counts_on_bert_tiny():
+    m = quant.insert_quantizers(_tiny(), "trt-bert")
+    counts = quant.count_enabled(m)
+    # 2 layers x (q,k,v,attn-out,ffn-in,ffn-out) = 12 linears: 12 weight + 12 input quantizers;
+    # attention: (q,k,v,softmax) x 2 layers = 8; residual LayerNorm inputs: 2 per layer = 4
+    assert counts == {"weight": 12, "input": 12, "attention": 8, "residual": 4}
+    names = [n for n, _ in quant.quantizers(m)]
+    assert not any("embeddings" in n or n.startswith("classifier") for n in names)
+    w = dict(quant.quantizers(m))["bert.encoder.layer.0.attention.self.query.weight_quantizer"]
+    assert w.axis == 0
+
+
+def test_ffn_only_and_per_tensor():
+    m = quant.insert_quantizers(_tiny(), "ffn-only")
+    names = [n for n, _ in quant.quantizers(m)]
+    assert len(names) == 8 and all("intermediate.dense" in n or ".output.dense" in n for n in names)
+    assert not any("attention" in n for n in names)
+    m2 = quant.insert_quantizers(_tiny(), "per-tensor")
+    w = dict(quant.quantizers(m2))["bert.encoder.layer.0.attention.self.query.weight_quantizer"]
+    assert w.axis is None
+
+
+def test_ptq_calibrates_every_enabled_quantizer_and_changes_outputs():
+    m = _tiny()
+    qm, secs = quant.quantize_ptq(m, _batches(), quant.Recipe("percentile-99.99"))
+    summary = quant.quant_summary(qm, enabled_only=True)
+    assert (summary["amax"] != "dynamic").all() and secs > 0
+    softmax = summary[summary.kind == "softmax_quantizer"]
+    assert len(softmax) == 2 and (softmax.amax_max <= 1.0 + 1e-6).all()  # probabilities
+    feed = {k: torch.as_tensor(v) for k, v in _batches(1)[0].items()}
+    with torch.no_grad():
+        a, b = m(**feed).logits, qm(**feed).logits
+    assert not torch.equal(a, b) and torch.allclose(a, b, atol=0.5)
+    quant.apply_calibrator(qm, "max")
+    s_max = quant.quant_summary(qm, enabled_only=True).set_index("quantizer")["amax_max"]
+    s_pct = summary.set_index("quantizer")["amax_max"]
+    inputs = [n for n in s_pct.index if n.endswith("input_quantizer")]
+    assert (s_max[inputs] >= s_pct[inputs] - 1e-6).all()  # max never clips below a percentile
+
+
+def test_save_and_load_roundtrip(tmp_path):
+    from nbutils.training.models import load_tokenizer
+
+    qm, _ = quant.quantize_ptq(_tiny(), _batches(), quant.Recipe("max"))
+    path = quant.save_quantized(qm, load_tokenizer("random:bert-tiny"), tmp_path / "q", {"placement": "trt-bert"})
+    again = quant.load_quantized(path)
+    feed = {k: torch.as_tensor(v) for k, v in _batches(1)[0].items()}
+    with torch.no_grad():
+        assert torch.allclose(qm(**feed).logits, again(**feed).logits, atol=1e-5)
+
+
+def test_bad_inputs_get_clear_errors():
+    with pytest.raises(NbUtilsError, match="unknown recipe"):
+        quant.parse_recipe("int8-magic")
+    with pytest.raises(NbUtilsError, match="unknown calibrator"):
+        quant.Recipe("median").validate()
+    assert quant.parse_recipe("ptq-percentile-99.99-ffn-only") == quant.Recipe("percentile-99.99", "ffn-only")
+    with pytest.raises(NbUtilsError, match="matches no quantizer"):
+        quant.insert_quantizers(_tiny(), quant.Placement(only=(r"decoder\.block",)))
+    with pytest.raises(NbUtilsError, match="calibration set is empty"):
+        quant.quantize_ptq(_tiny(), [], quant.Recipe("max"))
+
+
+def test_sqnr():
+    ref = np.array([1.0, -1.0, 2.0])
+    assert quant.sqnr_db(ref, ref * 1.1) == pytest.approx(20.0)

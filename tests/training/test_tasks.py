@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from nbutils.training.data import load_task_data, squad_json
+from nbutils.training.models import load_tokenizer
+from nbutils.training.tasks import encode, evaluate
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return load_tokenizer("default")
+
+
+def _squad(tmp_path):
+    ctx = "The Eiffel Tower is in Paris. It was finished in 1889 for the World Fair."
+    arts = [{"title": f"T{i}", "paragraphs": [{"context": ctx, "qas": [
+        {"id": f"a{i}", "question": "When was it finished?", "answers": [{"text": "1889", "answer_start": ctx.index("1889")}]},
+        {"id": f"b{i}", "question": "Where is the tower?", "answers": [{"text": "Paris", "answer_start": ctx.index("Paris")}]},
+    ]}]} for i in range(2)]
+    f = tmp_path / "s.json"
+    f.write_text(squad_json(arts))
+    return load_task_data(str(f))
+
+
+def test_qa_training_positions_point_at_the_answer(tmp_path, tok):
+    d = _squad(tmp_path)
+    enc = encode(d, "train", tok, max_length=48, batch_size=8)
+    b = enc.batches[0]
+    for i in range(len(b["input_ids"])):
+        span = tok.decode(b["input_ids"][i][b["start_positions"][i]: b["end_positions"][i] + 1])
+        assert span in ("1889", "paris")
+
+
+def test_qa_evaluate_reads_answers_back_through_offsets(tmp_path, tok):
+    d = _squad(tmp_path)
+    gold = encode(d, "train", tok, max_length=48, batch_size=8)  # same questions, with positions
+    val = encode(d, "validation", tok, max_length=48, batch_size=8)
+    starts = np.concatenate([b["start_positions"] for b in gold.batches])
+    ends = np.concatenate([b["end_positions"] for b in gold.batches])
+
+    def oracle(batch):
+        n, seq = batch["input_ids"].shape
+        s, e = np.full((n, seq), -10.0), np.full((n, seq), -10.0)
+        s[np.arange(n), starts[:n]] = 10.0
+        e[np.arange(n), ends[:n]] = 10.0
+        return s, e
+
+    res = evaluate(oracle, d, val)
+    assert res.metrics == {"exact_match": 100.0, "f1": 100.0}
+    assert res.predictions == ["1889", "Paris"]
+
+
+def test_classification_batches_and_padding(tok):
+    d = load_task_data("embedded", train_samples=10)
+    enc = encode(d, "train", tok, max_length=16, batch_size=4, pad_to_max=True)
+    assert [len(b["labels"]) for b in enc.batches] == [4, 4, 2]
+    assert all(b["input_ids"].shape[1] == 16 for b in enc.batches)
+    with pytest.raises(ValueError):
+        encode(d, "train", tok, max_length=16, batch_size=0)

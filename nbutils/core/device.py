@@ -118,6 +118,18 @@ def resolve(requested: str = "auto", *, probe: Callable[[], tuple[bool, str, flo
     return Device("cuda", name, req, total, bf16)
 
 
+def engine_device(runtime: str, device: Device | None = None) -> str:
+    """Where an engine of ``runtime`` runs (the one rule for the device stored with a figure).
+
+    An ONNX Runtime or OpenVINO runtime has a fixed device (:data:`nbutils.core.vocab.RUNTIME_DEVICE`); a PyTorch
+    runtime runs where PyTorch runs (``device``, resolved from ``auto`` if None).
+    """
+    from nbutils.core.vocab import RUNTIME_DEVICE
+
+    fixed = RUNTIME_DEVICE.get(runtime)
+    return fixed or (device if device is not None else resolve()).kind
+
+
 def training_memory_mb(n_params: int, *, batch: int, seq: int, hidden: int, layers: int, heads: int,
                        precision: str = "fp32") -> float:
     """Estimated peak GPU memory (MB) of fine-tuning with AdamW.

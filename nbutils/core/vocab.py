@@ -86,6 +86,9 @@ def runtime_of(engine: str) -> str:
 #: The device a runtime always runs on; PyTorch runtimes run where the model is (not listed).
 RUNTIME_DEVICE = {"ort-cpu": "cpu", "ov-cpu": "cpu", "ort-ov": "cpu", "ort-cuda": "cuda", "ort-trt": "cuda"}
 
+#: The ONNX Runtime execution provider behind each ``ort-*`` runtime (keys of ``ort_session.PROVIDERS``).
+ORT_PROVIDERS = {"ort-cpu": "cpu", "ort-cuda": "cuda", "ort-trt": "tensorrt", "ort-ov": "openvino"}
+
 
 def option_of(engine: str) -> str:
     """The option part of a full engine name (``cudagraphs``), or empty."""

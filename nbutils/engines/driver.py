@@ -21,12 +21,14 @@ def model_slug(spec: str) -> str:
 def benchmark(run: NotebookRun, model: str, names: Sequence[str], batch_sizes: Sequence[int],
               seq_lengths: Sequence[int], *, warmup: int, iterations: int, threads: int = 0,
               assets: engines.Assets | None = None, progress: bool = True, task: str = "classification",
-              model_name: str | None = None, ptq_recipe: str = "ptq", nncf: Any = None) -> engines.GridResult:
+              model_name: str | None = None, ptq_recipe: str = "ptq", nncf: Any = None,
+              device: Any = None) -> engines.GridResult:
     """Validate the grid, time every engine, record all figures; returns the grid's rows, skips and failures.
 
     ``model_name`` overrides the name stored with the figures (a trained checkpoint is stored under its model's
     name, so notebook 70 can join latency with accuracy); ``ptq_recipe`` names the ModelOpt PTQ recipe behind
-    the ``int8-qdq`` engines. Failures are *not* raised here (what was measured is recorded first): call
+    the ``int8-qdq`` engines; ``device`` (a :class:`~nbutils.core.device.Device`) is where PyTorch engines run.
+    Failures are *not* raised here (what was measured is recorded first): call
     ``result.raise_failures()``.
     """
     engines.validate_grid(names, batch_sizes, seq_lengths, warmup=warmup, iterations=iterations)
@@ -36,7 +38,8 @@ def benchmark(run: NotebookRun, model: str, names: Sequence[str], batch_sizes: S
     max_pos = int(assets.torch_model().config.max_position_embeddings)
     engines.validate_grid(names, batch_sizes, seq_lengths, max_pos, warmup=warmup, iterations=iterations)
     profile = ((1, min(seq_lengths)), (max(batch_sizes), max(seq_lengths)), (max(batch_sizes), max(seq_lengths)))
-    built = [engines.make_engine(n, assets, threads=threads, cache_dir=run.path("trt-cache"), profile=profile)
+    built = [engines.make_engine(n, assets, threads=threads, cache_dir=run.path("trt-cache"), profile=profile,
+                                 device=device)
              for n in names]
     result = engines.run_grid(built, batch_sizes, seq_lengths, warmup=warmup, iterations=iterations,
                               progress=progress)

@@ -74,7 +74,7 @@ def run_grid(engines: Sequence[Engine], batch_sizes: Sequence[int], seq_lengths:
                     out.failed.append({"engine": f"{e.spec.name} b{b} s{seq}",
                                        "reason": f"run failed: {type(exc).__name__}: {exc}"})
                 else:
-                    out.rows.append({"engine_name": e.spec.name, "engine": e.spec.engine, "precision": e.spec.precision,
+                    out.rows.append({"engine_name": e.spec.name, "engine": e.spec.name, "precision": e.spec.precision,
                                      "recipe": e.recipe, "seq": seq, **stats.as_dict(), "peak_memory_mb": meter.peak_mb(),
                                      "extra": {**e.extra, **e.cell_extra, "memory_method": meter.method}})
                 bar.update(1)

@@ -13,7 +13,6 @@ returned :class:`SessionInfo` says which provider was requested, which runs, and
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,6 @@ from nbutils.formats.files import check_model_file
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
              "openvino": "OpenVINOExecutionProvider"}
-ENGINE_NAMES = {"cpu": "ort-cpu", "cuda": "ort-cuda", "tensorrt": "ort-trt", "openvino": "ort-ov"}
 #: The OpenVINO execution provider ships as an ONNX Runtime plugin library (pip ``onnxruntime-ep-openvino``).
 OPENVINO_EP = "OpenVINOExecutionProvider"
 #: PCI vendor ids of CPU makers (ONNX Runtime's hardware devices carry them).
@@ -43,11 +41,6 @@ class SessionInfo:
     provider: str
     fallback_reason: str = ""
     options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def engine(self) -> str:
-        """Engine name for the results database (``ort-cpu``, ``ort-cuda``, ``ort-trt``)."""
-        return ENGINE_NAMES[self.provider]
 
     def provenance(self) -> dict[str, Any]:
         """Extra fields stored with each figure (fallbacks and thread settings included)."""
@@ -311,8 +304,3 @@ def openvino_fallback_nodes(path: str | Path, feed: dict[str, np.ndarray], *, th
     """
     info = make_session(path, "openvino", threads=threads, enable_profiling=True, fallback=False)
     return {op: n for (op, ep), n in sorted(node_placement(info, feed).items()) if ep != OPENVINO_EP}
-
-
-def physical_threads() -> int:
-    """A sensible default intra-op thread count (ONNX Runtime uses physical cores)."""
-    return max(1, (os.cpu_count() or 2))

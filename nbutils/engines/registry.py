@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nbutils.core import env
+from nbutils.core.device import Device, resolve
 from nbutils.core.errors import NbUtilsError
 from nbutils.core.vocab import engine_name
 
@@ -21,11 +21,6 @@ class EngineSpec:
     device: str  # cpu or cuda
     option: str = ""
     description: str = ""
-
-    @property
-    def engine(self) -> str:
-        """The engine's identity in the results database, CSV files, tables and charts: its full name."""
-        return self.name
 
 
 def _spec(name: str, recipe: str, device: str, description: str) -> EngineSpec:
@@ -107,9 +102,13 @@ GPU_DEFAULT = ["torch-eager:fp32", "torch-eager:fp16", "torch-compile:bf16:cudag
                "ort-cuda:int8-qdq", "ort-trt:fp16", "ort-trt:int8"]
 
 
-def default_engines(full: bool = False) -> list[str]:
-    """The default engine list for this machine (GPU engines only where a GPU is visible; ``full``: all of them)."""
-    return (GPU_ALL if full else GPU_DEFAULT) + CPU_DEFAULT[1:] if env.gpu_name() else list(CPU_DEFAULT)
+def default_engines(full: bool = False, device: Device | None = None) -> list[str]:
+    """The default engine list for ``device`` (resolved from ``auto`` if None).
+
+    GPU engines only on CUDA; ``full``: all of them.
+    """
+    on_gpu = (device if device is not None else resolve()).is_cuda
+    return (GPU_ALL if full else GPU_DEFAULT) + CPU_DEFAULT[1:] if on_gpu else list(CPU_DEFAULT)
 
 
 def validate_grid(engines: Sequence[str], batch_sizes: Sequence[int], seq_lengths: Sequence[int],

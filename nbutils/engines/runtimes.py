@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from nbutils.core import env
+from nbutils.core.device import Device, engine_device
 from nbutils.core.errors import NbUtilsError
+from nbutils.core.vocab import ORT_PROVIDERS
 from nbutils.engines.assets import Assets
 from nbutils.engines.registry import ENGINES, EngineSpec
 from nbutils.engines.timing import LatencyStats, time_callable, time_cuda
@@ -40,7 +42,7 @@ class Engine:
 
     def __init__(self, spec: EngineSpec, assets: Assets, *, threads: int = 0, cache_dir: Path | None = None,
                  profile: tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None = None,
-                 recipe: str = "") -> None:
+                 recipe: str = "", device: Device | None = None) -> None:
         self.spec = spec
         self._recipe = recipe  # the recipe recorded when the file is another variant (e.g. a mixed-precision PTQ)
         self.assets = assets
@@ -48,7 +50,9 @@ class Engine:
         self.cache_dir = cache_dir
         self.profile = profile
         self.extra: dict[str, Any] = {"engine_name": spec.name, "description": spec.description}
-        self.device = "cuda" if (spec.device == "cuda" or (spec.device == "auto" and env.gpu_name())) else "cpu"
+        # a GPU-only engine runs on CUDA; one that runs "where PyTorch runs" follows the notebook's device parameter
+        self.device = "cuda" if spec.device == "cuda" else "cpu" if spec.device == "cpu" else \
+            engine_device(spec.runtime, device)
         self.extra["device"] = self.device
         self.cell_extra: dict[str, Any] = {}  # figures of the last timed cell (e.g. dynamo counters)
 
@@ -217,8 +221,6 @@ _ORT_RECIPES = {"fp32": "fp32", "fp32-fused": "fp32-fused", "int8-dynamic": "ort
 class OrtEngine(Engine):
     """ONNX Runtime on CPU, CUDA (IOBinding, optional CUDA graph) or TensorRT."""
 
-    provider_of = {"ort-cpu": "cpu", "ort-cuda": "cuda", "ort-trt": "tensorrt", "ort-ov": "openvino"}
-
     def _file_recipe(self) -> str:
         prec = self.spec.name.split(":")[1]
         if self.spec.runtime == "ort-cuda" and prec == "fp32":
@@ -230,7 +232,7 @@ class OrtEngine(Engine):
     def unavailable(self) -> str:
         from nbutils.engines.ort_session import provider_unavailable_reason
 
-        return provider_unavailable_reason(self.provider_of[self.spec.runtime])
+        return provider_unavailable_reason(ORT_PROVIDERS[self.spec.runtime])
 
     def setup(self) -> None:
         from nbutils.engines.ort_session import make_session
@@ -238,7 +240,7 @@ class OrtEngine(Engine):
         if getattr(self, "_info", None) is not None:
             return
         path = self.assets.onnx(self._file_recipe())
-        provider = self.provider_of[self.spec.runtime]
+        provider = ORT_PROVIDERS[self.spec.runtime]
         qdq = self._file_recipe() == "ptq"
         self._info = make_session(path, provider, threads=self.threads, qdq=qdq, fp16=self.spec.precision == "fp16",
                                   int8=self.spec.runtime == "ort-trt" and self.spec.precision == "int8",

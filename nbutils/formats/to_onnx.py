@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from nbutils.core import env
+from nbutils.core.device import resolve
 from nbutils.core.errors import NbUtilsError
 from nbutils.core.paths import atomic_path, read_json, write_json
 from nbutils.core.quiet import quiet
@@ -50,13 +51,6 @@ class Variant:
     def size_mb(self) -> float:
         """File size in MB (weights included)."""
         return self.path.stat().st_size / 1e6
-
-
-def variant_dir(run_dir: Path, recipe: str) -> Path:
-    """The folder of one variant in the run folder (the rule lives in :func:`nbutils.core.vocab.variant_dir`)."""
-    from nbutils.core.vocab import variant_dir as _variant_dir
-
-    return _variant_dir(run_dir, recipe)
 
 
 def _sha256(path: Path) -> str:
@@ -213,7 +207,7 @@ def optimum_optimize(src: Variant, dest_dir: Path, level: str) -> Variant:
 
     if level not in ("O1", "O2", "O3", "O4"):
         raise NbUtilsError(f"unknown optimization level {level!r}", "use O1, O2, O3 (CPU) or O4 (GPU, FP16)")
-    if level == "O4" and env.gpu_name() is None:
+    if level == "O4" and not resolve().is_cuda:
         raise NbUtilsError("level O4 converts to FP16 for GPUs and needs a CUDA device", "use O1-O3 on CPU")
     optimizer = ORTOptimizer.from_pretrained(str(src.path.parent), file_names=[MODEL_FILE])
     config = getattr(AutoOptimizationConfig, level)()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +62,6 @@ class QATConfig:
     lr: float = 2e-5
     warmup_ratio: float = 0.1
     kd: KDConfig | None = None
-    history: list[dict[str, float]] = field(default_factory=list)
 
     def as_meta(self) -> dict[str, Any]:
         """JSON-able description for checkpoint metadata."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbutils.core import env
-from nbutils.core.device import Device
+from nbutils.core.device import Device, engine_device
 from nbutils.core.errors import NbUtilsError
 from nbutils.core.paths import resolve_run_dir
 from nbutils.core.vocab import RUNTIME_DEVICE, runtime_of
@@ -76,8 +76,8 @@ def with_device(row: Measurement, device: Device) -> Measurement:
     """``row`` with the device it ran on in ``extra`` (kept when the row already says)."""
     if "device" in row.extra:
         return row
-    fixed = RUNTIME_DEVICE.get(runtime_of(row.engine))
-    where = {"device": fixed} if fixed else device.meta()
+    runtime = runtime_of(row.engine)
+    where = {"device": engine_device(runtime, device)} if runtime in RUNTIME_DEVICE else device.meta()
     return dataclasses.replace(row, extra={**row.extra, **where})
 
 

@@ -19,7 +19,6 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -336,8 +335,3 @@ def run_sweep(path: str | Path, *, scheduler: str | None = None, workers: int | 
     ok = sum(o["ok"] for o in outcomes.values())
     print(f"sweep {sweep.name}: {ok} of {len(todo)} cell(s) ok, {len(todo) - ok} failed; rows in {dbp}", file=out)
     return {"cells": len(sweep.cells), "todo": len(todo), "ok": ok, "outcomes": outcomes}
-
-
-def cell_ids(cells: Sequence[Cell]) -> list[str]:
-    """The ids of ``cells`` (for messages and tests)."""
-    return [c.id for c in cells]

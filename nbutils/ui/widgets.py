@@ -27,15 +27,6 @@ def dropdown(options: Sequence[Any], default: Any, description: str, **kw: Any) 
                       style={"description_width": "initial"}, **kw)
 
 
-def multi_select(options: Sequence[Any], default: Sequence[Any], description: str, rows: int = 6, **kw: Any) -> Any:
-    """A ``SelectMultiple`` starting at the defaults that exist among ``options`` (all of them if none do)."""
-    import ipywidgets as w
-
-    chosen = tuple(d for d in default if d in options) or tuple(options)
-    return w.SelectMultiple(options=list(options), value=chosen, description=description, rows=min(rows, max(1, len(options))),
-                            style={"description_width": "initial"}, **kw)
-
-
 def float_slider(default: float, low: float, high: float, step: float, description: str, **kw: Any) -> Any:
     """A ``FloatSlider`` starting at ``default`` (clipped into range); updates when released."""
     import ipywidgets as w

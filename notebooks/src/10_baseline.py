@@ -32,12 +32,12 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 # %%
 import pandas as pd
 
-from nbutils.report import charts
-from nbutils.training.baseline import BaselineConfig, train_baseline
 from nbutils.engines.timing import torch_latency
+from nbutils.report import charts
+from nbutils.store.db import Measurement
+from nbutils.training.baseline import BaselineConfig, train_baseline
 from nbutils.training.models import display_name, is_untrained
 from nbutils.ui.notebook import start
-from nbutils.store.db import Measurement
 
 run = start("10_baseline", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,

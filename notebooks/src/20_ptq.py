@@ -51,13 +51,13 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 import pandas as pd
 
 from nbutils import quant
+from nbutils.core.vocab import main_metric
 from nbutils.report import charts
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
-from nbutils.ui.explorers import CalibrationExplorer
 from nbutils.training.models import torch_predictor
-from nbutils.ui.notebook import start
 from nbutils.training.tasks import encode, evaluate
-from nbutils.core.vocab import main_metric
+from nbutils.ui.explorers import CalibrationExplorer
+from nbutils.ui.notebook import start
 
 run = start("20_ptq", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,

@@ -37,12 +37,12 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 import pandas as pd
 
 from nbutils import quant
-from nbutils.training.baseline import BaselineConfig, ensure_baseline
-from nbutils.ui.explorers import LiveCurves
-from nbutils.training.models import torch_predictor
-from nbutils.ui.notebook import start
-from nbutils.training.tasks import evaluate
 from nbutils.core.vocab import main_metric
+from nbutils.training.baseline import BaselineConfig, ensure_baseline
+from nbutils.training.models import torch_predictor
+from nbutils.training.tasks import evaluate
+from nbutils.ui.explorers import LiveCurves
+from nbutils.ui.notebook import start
 
 run = start("30_qat", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,

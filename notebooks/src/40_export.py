@@ -40,19 +40,19 @@ import pandas as pd
 
 from nbutils import quant
 from nbutils.core import env
-from nbutils.formats import to_onnx
+from nbutils.core.vocab import main_metric, variant_dir
 from nbutils.engines import ort_session
+from nbutils.engines.registry import engine_for_file
+from nbutils.engines.timing import time_callable
+from nbutils.formats import to_onnx
+from nbutils.store.db import Measurement
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.inputs import synthetic_batch
-from nbutils.ui.explorers import VariantExplorer
 from nbutils.training.metrics import paired_bootstrap
 from nbutils.training.models import load_model, torch_predictor
-from nbutils.ui.notebook import start
-from nbutils.store.db import Measurement
 from nbutils.training.tasks import encode, evaluate
-from nbutils.engines.timing import time_callable
-from nbutils.core.vocab import main_metric
-from nbutils.engines.registry import engine_for_file
+from nbutils.ui.explorers import VariantExplorer
+from nbutils.ui.notebook import start
 
 run = start("40_export", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
@@ -91,14 +91,14 @@ print(f"FP32 {fp32.metrics}; PTQ recipe {ptq_recipe}; QAT models: {list(qat_mode
 # %%
 task, src = base.data.task, str(base.path)
 variants = {}
-variants["fp32"] = to_onnx.export_torch(eager, to_onnx.variant_dir(run.run_dir, "fp32"), recipe="fp32", precision="fp32",
+variants["fp32"] = to_onnx.export_torch(eager, variant_dir(run.run_dir, "fp32"), recipe="fp32", precision="fp32",
                                        source=src, task=task, opset=opset, config_src=base.path)
-variants["fp32-fused"], fused = to_onnx.optimize_transformer(variants["fp32"], to_onnx.variant_dir(run.run_dir, "fp32-fused"),
+variants["fp32-fused"], fused = to_onnx.optimize_transformer(variants["fp32"], variant_dir(run.run_dir, "fp32-fused"),
                                                             num_heads=heads, hidden_size=hidden, recipe="fp32-fused")
-variants["fp16"], _ = to_onnx.optimize_transformer(variants["fp32"], to_onnx.variant_dir(run.run_dir, "fp16"),
+variants["fp16"], _ = to_onnx.optimize_transformer(variants["fp32"], variant_dir(run.run_dir, "fp16"),
                                                   num_heads=heads, hidden_size=hidden, recipe="fp16", fp16=True)
 for level in levels:
-    v = to_onnx.optimum_optimize(variants["fp32"], to_onnx.variant_dir(run.run_dir, f"fp32-{level.lower()}"), level)
+    v = to_onnx.optimum_optimize(variants["fp32"], variant_dir(run.run_dir, f"fp32-{level.lower()}"), level)
     variants[v.recipe] = v
 print("fused operators in the FP32 graph:", fused)
 
@@ -110,7 +110,7 @@ print("fused operators in the FP32 graph:", fused)
 # %%
 torch_sources = {"fp32": eager, "fp32-fused": eager, "fp16": eager, ptq_recipe: ptq_model, **qat_models}
 for name, qm in [(ptq_recipe, ptq_model), *qat_models.items()]:
-    variants[name] = to_onnx.export_torch(qm, to_onnx.variant_dir(run.run_dir, name), recipe=name, precision="int8",
+    variants[name] = to_onnx.export_torch(qm, variant_dir(run.run_dir, name), recipe=name, precision="int8",
                                          source=src, task=task, opset=opset, config_src=base.path)
 
 # %% [markdown]
@@ -123,9 +123,9 @@ for name, qm in [(ptq_recipe, ptq_model), *qat_models.items()]:
 #   `to_onnx.ort_static(..., preset="tensorrt")` makes the symmetric variant TensorRT expects; try it in exercise 4.
 
 # %%
-variants["ort-dynamic"] = to_onnx.ort_dynamic(variants["fp32"], to_onnx.variant_dir(run.run_dir, "ort-dynamic"))
+variants["ort-dynamic"] = to_onnx.ort_dynamic(variants["fp32"], variant_dir(run.run_dir, "ort-dynamic"))
 variants["ort-dynamic-fused"] = to_onnx.ort_dynamic(variants["fp32-fused"],
-                                                   to_onnx.variant_dir(run.run_dir, "ort-dynamic-fused"),
+                                                   variant_dir(run.run_dir, "ort-dynamic-fused"),
                                                    recipe="ort-dynamic-fused")
 feed = synthetic_batch(1, cfg.max_length)
 order = {}
@@ -141,7 +141,7 @@ calib = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, ba
                pad_to_max=True).batches
 calib_ds = to_onnx.calibration_dataset(calib, ort_session.make_session(variants["fp32"].path).input_names)
 for c in calibrators:
-    v = to_onnx.ort_static(variants["fp32"], to_onnx.variant_dir(run.run_dir, f"ort-static-{c}"), calib_ds, calibrator=c)
+    v = to_onnx.ort_static(variants["fp32"], variant_dir(run.run_dir, f"ort-static-{c}"), calib_ds, calibrator=c)
     variants[v.recipe] = v
 
 # %% [markdown]
@@ -198,5 +198,5 @@ VariantExplorer(table, variant=ptq_recipe).show()
 # 1. Open `onnx/<recipe>/variant.json` of the PTQ model: how many Q/DQ pairs guard weights, and how many activations?
 # 2. Compare `ort-static-minmax` and `ort-static-percentile-99.999`: which calibration suits BERT activations better, and why?
 # 3. Time `ort-dynamic` against `ort-dynamic-fused` with more iterations (Step 4): is the faster order stable?
-# 4. Export `to_onnx.ort_static(variants["fp32"], to_onnx.variant_dir(run.run_dir, "ort-static-minmax-tensorrt"),
+# 4. Export `to_onnx.ort_static(variants["fp32"], variant_dir(run.run_dir, "ort-static-minmax-tensorrt"),
 #    calib_ds, calibrator="minmax", preset="tensorrt")` and compare its accuracy and Q/DQ count with the VNNI preset.

@@ -42,19 +42,17 @@ import pandas as pd
 
 from nbutils import engines, quant
 from nbutils.core import env
-from nbutils.formats import to_onnx
-from nbutils.formats import to_openvino
-from nbutils.report import charts
-from nbutils.report import tables
+from nbutils.core.vocab import main_metric, variant_dir
 from nbutils.engines import ort_session
+from nbutils.engines.registry import engine_for_file
+from nbutils.formats import to_onnx, to_openvino
+from nbutils.report import charts, tables
+from nbutils.store.db import Measurement
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.metrics import paired_bootstrap
 from nbutils.training.models import fine_tune, load_model, torch_predictor
-from nbutils.ui.notebook import start
-from nbutils.store.db import Measurement
 from nbutils.training.tasks import encode, evaluate, labelled_accuracy
-from nbutils.core.vocab import main_metric
-from nbutils.engines.registry import engine_for_file
+from nbutils.ui.notebook import start
 
 run = start("42_openvino", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
@@ -79,7 +77,7 @@ base = ensure_baseline(cfg, run.run_dir)
 fp32 = base.result
 task, main = base.data.task, main_metric(base.data.task)
 eager = load_model(str(base.path), task=task, num_labels=max(base.data.num_labels, 2), attn_implementation="eager")
-fp32_dir = to_onnx.variant_dir(run.run_dir, "fp32")
+fp32_dir = variant_dir(run.run_dir, "fp32")
 if to_onnx.verify_variant(fp32_dir):
     to_onnx.export_torch(eager, fp32_dir, recipe="fp32", precision="fp32", source=str(base.path), task=task,
                         config_src=base.path)
@@ -144,7 +142,7 @@ by_precision
 # at `max_length`, batch 1 and 8, one engine after the other (notebook 60 times every engine on a wider grid):
 
 # %%
-ort_dyn = to_onnx.variant_dir(run.run_dir, "ort-dynamic")
+ort_dyn = variant_dir(run.run_dir, "ort-dynamic")
 if to_onnx.verify_variant(ort_dyn):
     to_onnx.ort_dynamic(to_onnx.load_variant(fp32_dir), ort_dyn)
 optimized = run.path("kernels", "ort-dynamic-optimized.onnx")
@@ -152,7 +150,7 @@ ort_session.make_session(ort_dyn / to_onnx.MODEL_FILE, "cpu", optimized_model_pa
 print("CPU INT8 flags:", {k: v for k, v in env.cpu_info()["flags"].items() if v})
 print("ONNX Runtime dynamic INT8 after optimisation:", ort_session.integer_kernel_counts(optimized))
 assets = engines.Assets(str(base.path), run.path("bench", "openvino"), task=task, num_labels=max(base.data.num_labels, 2),
-                        onnx_dirs={r: to_onnx.variant_dir(run.run_dir, r) for r in ("fp32", "ort-dynamic", "nncf-ptq")})
+                        onnx_dirs={r: variant_dir(run.run_dir, r) for r in ("fp32", "ort-dynamic", "nncf-ptq")})
 grid = engines.run_grid([engines.make_engine(n, assets) for n in ("ort-cpu:int8-dynamic", "ov-cpu:fp32", "ov-cpu:int8")],
                         [1, 8], [cfg.max_length], warmup=2, iterations=5 if smoke else 30)
 grid.raise_failures()
@@ -208,7 +206,7 @@ if qat_epochs > 0:
                                            "train_s": trained.train_s, "options": options.as_meta()})
     print(f"NNCF QAT: {len(train)} batches/epoch, {trained.train_s:.0f} s")
 for name in ("qat", "qat-kd"):
-    onnx_dir = to_onnx.variant_dir(run.run_dir, name)
+    onnx_dir = variant_dir(run.run_dir, name)
     qat_path = quant.qat_dir(run.run_dir, cfg.key(), name == "qat-kd")
     if not to_onnx.verify_variant(onnx_dir) and (qat_path / "quantizers.pt").is_file():
         sources[name] = quant.load_quantized(qat_path, task=task, num_labels=max(base.data.num_labels, 2))

@@ -34,11 +34,12 @@ import pandas as pd
 
 from nbutils import quant
 from nbutils.core import env
-from nbutils.formats import to_onnx
+from nbutils.core.vocab import variant_dir
 from nbutils.engines import ort_session
+from nbutils.engines.driver import model_slug, trained_assets
+from nbutils.formats import to_onnx
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.inputs import synthetic_batch
-from nbutils.engines.driver import model_slug, trained_assets
 from nbutils.training.models import torch_predictor
 from nbutils.ui.notebook import start
 
@@ -62,9 +63,9 @@ variants = {"fp32-fused": to_onnx.load_variant(assets.onnx("fp32-fused").parent)
 for kd in (False, True):
     path = quant.qat_dir(run.run_dir, cfg.key(), kd)
     name = "qat-kd" if kd else "qat"
-    if (path / "quantizers.pt").is_file() and (to_onnx.variant_dir(run.run_dir, name) / to_onnx.MODEL_FILE).is_file():
+    if (path / "quantizers.pt").is_file() and (variant_dir(run.run_dir, name) / to_onnx.MODEL_FILE).is_file():
         torch_sources[name] = quant.load_quantized(path, task=base.data.task, num_labels=max(base.data.num_labels, 2))
-        variants[name] = to_onnx.load_variant(to_onnx.variant_dir(run.run_dir, name))
+        variants[name] = to_onnx.load_variant(variant_dir(run.run_dir, name))
 for recipe in ("ort-dynamic", "ort-dynamic-fused", "ort-static-minmax"):
     variants[recipe] = to_onnx.load_variant(assets.onnx(recipe).parent)
 qat_models = [n for n in torch_sources if n.startswith("qat")]

@@ -39,14 +39,14 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 # %%
 import pandas as pd
 
-from nbutils.training.baseline import BaselineConfig, ensure_baseline
-from nbutils.training.inputs import synthetic_batch
 from nbutils.engines.driver import model_slug, trained_assets
 from nbutils.graph import layout, overlays, view
 from nbutils.graph.inspector import COLLAPSED, WHOLE, Explorer
-from nbutils.ui.notebook import start
 from nbutils.store.db import Measurement
+from nbutils.training.baseline import BaselineConfig, ensure_baseline
+from nbutils.training.inputs import synthetic_batch
 from nbutils.training.tasks import encode
+from nbutils.ui.notebook import start
 
 run = start("50_graph", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,

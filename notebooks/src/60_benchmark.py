@@ -41,16 +41,17 @@ import pandas as pd
 
 from nbutils import engines as eng
 from nbutils.core import env
-from nbutils.report import charts
-from nbutils.report import tables
-from nbutils.training.baseline import BaselineConfig, ensure_baseline
+from nbutils.core.device import resolve
 from nbutils.engines.driver import benchmark, model_slug, trained_assets, write_tables
-from nbutils.ui.dashboard import Dashboard
-from nbutils.training.models import display_name, is_untrained
-from nbutils.ui.notebook import start
+from nbutils.report import charts, tables
 from nbutils.store.db import read_results
+from nbutils.training.baseline import BaselineConfig, ensure_baseline
+from nbutils.training.models import display_name, is_untrained
+from nbutils.ui.dashboard import Dashboard
+from nbutils.ui.notebook import start
 
-names = engines or eng.default_engines()
+where = resolve(device)  # the device parameter reaches every PyTorch engine and the default engine list
+names = engines or eng.default_engines(device=where)
 # The grid is checked before any work (no baseline trained, nothing calibrated, no folder made for a bad grid);
 # the parameters are used as given: an explicit -p always wins.
 eng.validate_grid(names, batch_sizes, seq_lengths, warmup=warmup, iterations=iterations)
@@ -86,7 +87,7 @@ print(f"timing {name}")
 
 # %%
 grid = benchmark(run, spec, names, batch_sizes, seq_lengths, warmup=warmup, iterations=iterations, threads=threads,
-                 assets=assets, task=task, model_name=name, ptq_recipe=ptq_recipe)
+                 assets=assets, task=task, model_name=name, ptq_recipe=ptq_recipe, device=where)
 print(f"timed {len(grid.rows)} grid points; skipped here: {len(grid.skipped)}; failed: {len(grid.failed)}")
 for s in grid.skipped:
     print(f"  skipped {s['engine']}: {s['reason']}")

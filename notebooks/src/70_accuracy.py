@@ -35,24 +35,24 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 import pandas as pd
 
 from nbutils import quant
+from nbutils.core.device import engine_device
+from nbutils.core.vocab import main_metric, recipe_of_folder, runtime_of
+from nbutils.engines import make_engine
+from nbutils.engines.driver import model_slug, trained_assets, write_tables
+from nbutils.engines.ort_session import accuracy_provider, make_session, ort_predictor
+from nbutils.engines.registry import engine_for_file
+from nbutils.engines.timing import time_callable
 from nbutils.formats import to_openvino
-from nbutils.report import charts
-from nbutils.report import tables
+from nbutils.formats.to_onnx import MODEL_FILE, load_variant
+from nbutils.report import charts, tables
+from nbutils.store.db import Measurement, read_results
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.inputs import synthetic_batch
-from nbutils.engines.driver import model_slug, trained_assets, write_tables
-from nbutils.ui.dashboard import Dashboard
-from nbutils.engines import make_engine
-from nbutils.ui.explorers import Playground
-from nbutils.formats.to_onnx import MODEL_FILE, load_variant
 from nbutils.training.models import torch_predictor
-from nbutils.ui.notebook import start
-from nbutils.store.db import Measurement, read_results
-from nbutils.engines.ort_session import accuracy_provider, make_session, ort_predictor
 from nbutils.training.tasks import evaluate
-from nbutils.engines.timing import time_callable
-from nbutils.core.vocab import RUNTIME_DEVICE, main_metric, recipe_of_folder, runtime_of
-from nbutils.engines.registry import engine_for_file
+from nbutils.ui.dashboard import Dashboard
+from nbutils.ui.explorers import Playground
+from nbutils.ui.notebook import start
 
 run = start("70_accuracy", run_dir, results_db)
 cfg = BaselineConfig.from_params(model=model, data=data, train_samples=train_samples, eval_samples=eval_samples,
@@ -178,7 +178,7 @@ for recipe, engine, precision, predict in variants:
     stats = time_callable(lambda p=predict: p(feed), batch=latency_batch, warmup=2, iterations=5 if smoke else 30)
     extra_lat += stats.measurements(recipe=recipe, engine=engine, precision=precision, seq=seq,
                                     extra={"timed_by": "70_accuracy",
-                                           "device": RUNTIME_DEVICE.get(runtime_of(engine), cfg.where.kind)})
+                                           "device": engine_device(runtime_of(engine), cfg.where)})
 if extra_lat:
     run.record(extra_lat, model=base.model_name, task=base.data.task, data="synthetic token ids (latency only)")
     frame = read_results(run.run_id, run.db)

@@ -45,19 +45,18 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 import pandas as pd
 
 from nbutils import engines, quant
-from nbutils.formats import to_onnx
-from nbutils.report import charts
-from nbutils.report import tables
-from nbutils.quant import sensitivity
-from nbutils.training.baseline import BaselineConfig, ensure_baseline
+from nbutils.core.vocab import main_metric, variant_dir
 from nbutils.engines import validate_grid
+from nbutils.engines.ort_session import make_session, ort_predictor
+from nbutils.formats import to_onnx
+from nbutils.quant import sensitivity
+from nbutils.report import charts, tables
+from nbutils.store.db import Measurement, read_results
+from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.metrics import paired_bootstrap, sqnr_db
 from nbutils.training.models import torch_predictor
-from nbutils.ui.notebook import start
-from nbutils.store.db import Measurement, read_results
-from nbutils.engines.ort_session import make_session, ort_predictor
 from nbutils.training.tasks import encode, evaluate
-from nbutils.core.vocab import main_metric
+from nbutils.ui.notebook import start
 
 if ranking not in sensitivity.RANKINGS:
     raise ValueError(f"ranking={ranking!r} is unknown; use one of {list(sensitivity.RANKINGS)}")
@@ -221,7 +220,7 @@ with sensitivity.keep_float(qmodel, floated):
                          {"placement": "trt-bert", "recipe": name, "baseline": str(base.path),
                           "float_groups": [g.name for g in floated], "ranking": ranking})
     mixed_torch = torch_predictor(qmodel)
-    variant = to_onnx.export_torch(qmodel, to_onnx.variant_dir(run.run_dir, name), recipe=name, precision="int8",
+    variant = to_onnx.export_torch(qmodel, variant_dir(run.run_dir, name), recipe=name, precision="int8",
                                   source=str(base.path), task=task, config_src=base.path)
     torch_res = evaluate(mixed_torch, base.data, base.validation, reference=fp32.predictions)
 session = make_session(variant.path, "cpu")
@@ -250,8 +249,8 @@ reused = {key: rows for key in (("ort-cpu:fp32", "fp32"), ("ort-cpu:int8-qdq", p
 assets = engines.Assets(str(base.path), run.path("bench", "sensitivity"), task=task,
                         num_labels=max(base.data.num_labels, 2), ptq_model=quant.load_quantized(ptq_path, task=task,
                                                                                                num_labels=max(base.data.num_labels, 2)),
-                        onnx_dirs={"fp32": to_onnx.variant_dir(run.run_dir, "fp32"),
-                                   "ptq": to_onnx.variant_dir(run.run_dir, ptq_recipe)})
+                        onnx_dirs={"fp32": variant_dir(run.run_dir, "fp32"),
+                                   "ptq": variant_dir(run.run_dir, ptq_recipe)})
 mixed_assets = engines.Assets(str(base.path), run.path("bench", "sensitivity"), task=task,
                               onnx_dirs={"ptq": variant.path.parent})
 built = [engines.make_engine(e, assets, **({"recipe": r} if r != "fp32" else {}))

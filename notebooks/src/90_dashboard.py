@@ -26,9 +26,9 @@ results_db: str = ""  # results database (empty: runs/results.sqlite)
 # %%
 from pathlib import Path
 
+from nbutils.core.paths import default_db_path
 from nbutils.ui.dashboard import ALL, Dashboard
 from nbutils.ui.notebook import setup_display
-from nbutils.core.paths import default_db_path
 
 setup_display()  # no run is opened: the dashboard only reads (a read-only database works)
 

@@ -26,10 +26,10 @@ def test_engine_names_are_consistent():
     from nbutils.core.vocab import RUNTIMES
 
     for name, spec in engines.ENGINES.items():
-        assert spec.runtime in RUNTIMES and spec.engine == name
+        assert spec.runtime in RUNTIMES and spec.name == name
         assert spec.precision in ("fp32", "tf32", "fp16", "bf16", "fp8", "int8"), name
     # the database identity is (engine, recipe): every engine variant must have its own
-    labels = [(s.engine, s.recipe) for s in engines.ENGINES.values()]
+    labels = [(s.name, s.recipe) for s in engines.ENGINES.values()]
     assert len(labels) == len(set(labels)), "two engines would be indistinguishable in the database"
 
 

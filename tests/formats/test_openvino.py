@@ -10,6 +10,7 @@ import pytest
 from nbutils import engines
 from nbutils.core import env
 from nbutils.core.errors import NbUtilsError
+from nbutils.core.vocab import variant_dir
 from nbutils.engines.registry import engine_for_file
 from nbutils.formats import to_onnx, to_openvino
 from nbutils.training.models import load_model, torch_predictor
@@ -34,7 +35,7 @@ def _batches(n=4, b=8, seq=16, seed=0):
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("ov")
     m = load_model("random:bert-tiny", attn_implementation="eager")
-    fp32 = to_onnx.export_torch(m, to_onnx.variant_dir(root, "fp32"), recipe="fp32", precision="fp32",
+    fp32 = to_onnx.export_torch(m, variant_dir(root, "fp32"), recipe="fp32", precision="fp32",
                                source="random:bert-tiny", task="classification")
     ir = to_openvino.convert_onnx(fp32.path, to_openvino.ir_dir(root, "fp32"), recipe="fp32", precision="fp32")
     return root, m, ir
@@ -175,7 +176,7 @@ def test_qdq_file_through_onnx_runtime_openvino_provider(tiny):
 
     root, _, _ = tiny
     qm, _ = quant.quantize_ptq(load_model("random:bert-tiny"), _batches(), quant.Recipe("max"))
-    v = to_onnx.export_torch(qm, to_onnx.variant_dir(root, "ptq-ep"), recipe="ptq-max", precision="int8",
+    v = to_onnx.export_torch(qm, variant_dir(root, "ptq-ep"), recipe="ptq-max", precision="int8",
                             source="x", task="classification")
     assets = engines.Assets("random:bert-tiny", root / "bench-ep", onnx_dirs={"ptq": v.path.parent})
     engine = engines.make_engine("ort-ov:int8", assets)

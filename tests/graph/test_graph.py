@@ -10,7 +10,6 @@ from onnx import TensorProto, helper, numpy_helper
 from nbutils.core.errors import NbUtilsError
 from nbutils.graph import layout, overlays, view
 from nbutils.graph.model import load_graph
-
 from tests.browser import artefacts, browser
 
 

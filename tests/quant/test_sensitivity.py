@@ -6,6 +6,7 @@ import torch
 
 from nbutils import quant
 from nbutils.core.errors import NbUtilsError
+from nbutils.core.vocab import variant_dir
 from nbutils.formats import to_onnx
 from nbutils.quant import sensitivity
 from nbutils.training.models import load_model, save_checkpoint
@@ -82,7 +83,7 @@ def test_flop_share_hand_computed(tiny, tmp_path):
     assert sensitivity.int8_flop_share(sites, without) == pytest.approx(expected)
     # the exported Q/DQ graph counts the same FLOPs and the same INT8 share
     with sensitivity.keep_float(tiny, [ffn_in]):
-        v = to_onnx.export_torch(tiny, to_onnx.variant_dir(tmp_path, "mixed"), recipe="ptq-max-mixed-k1",
+        v = to_onnx.export_torch(tiny, variant_dir(tmp_path, "mixed"), recipe="ptq-max-mixed-k1",
                                 precision="int8", source="x", task="classification")
     counted = sensitivity.onnx_int8_flop_share(v.path, seq)
     assert counted["gemm_flops"] == 2 * (linear + attention) + head

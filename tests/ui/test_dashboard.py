@@ -13,7 +13,6 @@ import pytest
 
 from nbutils.store.db import Measurement, Provenance, record
 from nbutils.ui import dashboard, serve
-
 from tests.browser import ROOT, artefacts, browser, evidence_on_failure, free_port, server, voila_ready_url
 
 

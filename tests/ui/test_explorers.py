@@ -11,7 +11,6 @@ import pytest
 
 from nbutils.core.errors import NbUtilsError
 from nbutils.ui import explorers, serve
-
 from tests.browser import ROOT, artefacts, browser, free_port, server, voila_ready_url
 
 

@@ -34,6 +34,39 @@ MAIN_METRIC = {"classification": "accuracy", "qa": "f1"}
 #: Runtimes (the part of an engine name before the first colon).
 RUNTIMES = ("torch-eager", "torch-compile", "torch-fp8", "ort-cpu", "ort-cuda", "ort-trt", "ort-ov", "ov-cpu")
 
+#: The fixed metric vocabulary (README "Metrics") and each metric's unit.
+METRICS: dict[str, str] = {
+    "accuracy": "%",
+    "exact_match": "%",
+    "f1": "%",
+    "agreement": "%",
+    "latency_mean_ms": "ms",
+    "latency_p50_ms": "ms",
+    "latency_p95_ms": "ms",
+    "latency_p99_ms": "ms",
+    "throughput_seq_s": "seq/s",
+    "peak_memory_mb": "MB",  # with every latency row: the engine's peak memory over its baseline (extra: method)
+    "size_mb": "MB",
+    "calibration_s": "s",
+    "train_s": "s",
+    "sqnr_db": "dB",
+    # notebook 80: one quantizer group alone quantized / alone left float (extra holds the group), INT8 FLOP share
+    "accuracy_quant_alone": "%",
+    "accuracy_float_alone": "%",
+    "f1_quant_alone": "%",
+    "f1_float_alone": "%",
+    "sqnr_db_quant_alone": "dB",
+    "sqnr_db_float_alone": "dB",
+    "int8_flop_share": "fraction",
+}
+
+#: The metrics of quality (higher is better) and of speed, as tables group them.
+ACCURACY_METRICS = ["accuracy", "exact_match", "f1", "agreement"]
+LATENCY_METRICS = ["latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "throughput_seq_s"]
+
+#: ONNX Runtime's static-quantization calibrators (recipe ``ort-static-<calibrator>``).
+ORT_CALIBRATORS = ("minmax", "entropy", "percentile-99.99", "percentile-99.999")
+
 #: Older folder names of recipes (read only; new runs write ``<run>/onnx/<recipe>/``).
 _LEGACY_FOLDERS = {"ort-dynamic": ("ort-dynamic-plain",)}
 

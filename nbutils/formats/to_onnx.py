@@ -33,6 +33,7 @@ from nbutils.core.device import resolve
 from nbutils.core.errors import NbUtilsError
 from nbutils.core.paths import atomic_path, read_json, write_json
 from nbutils.core.quiet import quiet
+from nbutils.core.vocab import ORT_CALIBRATORS
 
 OPSET = 17
 MODEL_FILE = "model.onnx"
@@ -235,7 +236,6 @@ def calibration_dataset(batches: Sequence[dict[str, np.ndarray]], input_names: S
     return datasets.Dataset.from_dict({k: [np.asarray(r).tolist() for r in v] for k, v in rows.items()})
 
 
-ORT_CALIBRATORS = ("minmax", "entropy", "percentile-99.99", "percentile-99.999")
 
 
 def ort_static(src: Variant, dest_dir: Path, calib: Any, *, calibrator: str = "minmax",

@@ -38,7 +38,8 @@ def score_row(recipe: str, result: Any, fp32: Any, *, calibration_s: float | Non
 def rows_to_measurements(rows: Iterable[dict[str, Any]], *, engine: str = "torch-eager:int8-sim",
                          precision: str = "int8-sim", seq: int | None = None) -> list[Any]:
     """Comparison-table rows -> results-database measurements (known metrics only)."""
-    from nbutils.store.db import METRICS, Measurement
+    from nbutils.core.vocab import METRICS
+    from nbutils.store.db import Measurement
 
     out = []
     for row in rows:

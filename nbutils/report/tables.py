@@ -9,14 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nbutils.core.vocab import label, main_metric, runtime_of
+from nbutils.core.vocab import ACCURACY_METRICS, LATENCY_METRICS, label, main_metric, runtime_of
 from nbutils.store.db import read_results
 
 if TYPE_CHECKING:
     import pandas as pd
 
-ACCURACY_METRICS = ["accuracy", "exact_match", "f1", "agreement"]
-LATENCY_METRICS = ["latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "throughput_seq_s"]
 
 
 def as_int(v: object) -> object:

@@ -85,11 +85,9 @@ def execute(plan: CleanPlan, db: Path | None = None) -> int:
     """Remove the planned folders (and their database rows if asked, in one transaction); returns rows deleted."""
     deleted = 0
     if plan.rows and plan.remove:
-        from nbutils.store.db import transaction
+        from nbutils.store.db import delete_runs
 
-        with transaction(db) as con:
-            for f in plan.remove:
-                deleted += con.execute("DELETE FROM results WHERE run_id = ?", (f.name,)).rowcount
+        deleted = delete_runs([f.name for f in plan.remove], db)
     for f in plan.remove:
         shutil.rmtree(f)
     return deleted

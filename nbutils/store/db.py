@@ -19,35 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from nbutils.core.errors import NbUtilsError
 from nbutils.core.paths import default_db_path
+from nbutils.core.vocab import METRICS
 
 if TYPE_CHECKING:
     import pandas as pd
-
-#: The fixed metric vocabulary (README "Metrics") and each metric's unit.
-METRICS: dict[str, str] = {
-    "accuracy": "%",
-    "exact_match": "%",
-    "f1": "%",
-    "agreement": "%",
-    "latency_mean_ms": "ms",
-    "latency_p50_ms": "ms",
-    "latency_p95_ms": "ms",
-    "latency_p99_ms": "ms",
-    "throughput_seq_s": "seq/s",
-    "peak_memory_mb": "MB",  # with every latency row: the engine's peak memory over its baseline (extra: method)
-    "size_mb": "MB",
-    "calibration_s": "s",
-    "train_s": "s",
-    "sqnr_db": "dB",
-    # notebook 80: one quantizer group alone quantized / alone left float (extra holds the group), INT8 FLOP share
-    "accuracy_quant_alone": "%",
-    "accuracy_float_alone": "%",
-    "f1_quant_alone": "%",
-    "f1_float_alone": "%",
-    "sqnr_db_quant_alone": "dB",
-    "sqnr_db_float_alone": "dB",
-    "int8_flop_share": "fraction",
-}
 
 #: Columns shown by ``python -m nbutils results``, in order.
 PUBLIC_COLUMNS = ["run_id", "notebook", "model", "task", "recipe", "engine", "precision",
@@ -76,6 +51,15 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS results_run ON results(run_id);
 """
+
+
+#: The columns a writer fills (``id`` and ``created_at`` are the database's own), in ``_INSERT``'s order.
+ROW_COLUMNS = ("run_id", "notebook", "model", "task", "recipe", "engine", "precision", "batch", "seq", "metric",
+               "value", "unit", "data", "versions", "hardware", "extra")
+#: The columns that say what a figure is *of* (the dashboard's selectors, with the machine read from ``hardware``).
+DESCRIBING_COLUMNS = ("run_id", "model", "task", "recipe", "engine", "precision", "batch", "seq")
+#: The one INSERT statement of the suite.
+_INSERT = f"INSERT INTO results ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
 
 
 @dataclass(frozen=True)
@@ -251,9 +235,7 @@ def record(rows: Iterable[Measurement], prov: Provenance, db: str | Path | None 
         row.validate()
     with transaction(db) as con:
         con.executemany(
-            "INSERT INTO results (run_id, notebook, model, task, recipe, engine, precision, batch, seq,"
-            " metric, value, unit, data, versions, hardware, extra)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            _INSERT,
             [
                 (prov.run_id, prov.notebook, prov.model, prov.task, r.recipe, r.engine, r.precision,
                  r.batch, r.seq, r.metric, float(r.value), METRICS[r.metric], prov.data,
@@ -264,6 +246,36 @@ def record(rows: Iterable[Measurement], prov: Provenance, db: str | Path | None 
             ],
         )
     return len(rows)
+
+
+def _plain(v: Any) -> Any:
+    """A value SQLite can bind: numpy scalars as Python numbers, NaN as NULL."""
+    if hasattr(v, "item"):
+        v = v.item()
+    return None if isinstance(v, float) and v != v else v
+
+
+def copy_rows(rows: Iterable[Mapping[str, Any]], run_id: str, db: str | Path | None = None) -> int:
+    """Write rows read from another database (``read_results(..., all_columns=True)``) under ``run_id``.
+
+    Every row is validated as :func:`record` validates (the vocabulary, finite values) before anything is written;
+    the run's earlier rows are replaced in the same transaction (idempotent). Returns the number of rows written.
+    """
+    records = []
+    for r in rows:
+        Measurement(str(r["metric"]), _plain(r["value"]), str(r["recipe"]), str(r["engine"]),
+                    str(r["precision"])).validate()
+        records.append(tuple(_plain(run_id if c == "run_id" else r[c]) for c in ROW_COLUMNS))
+    with transaction(db) as con:
+        con.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
+        con.executemany(_INSERT, records)
+    return len(records)
+
+
+def delete_runs(run_ids: Iterable[str], db: str | Path | None = None) -> int:
+    """Delete every row of ``run_ids`` in one transaction; returns the number of rows deleted."""
+    with transaction(db) as con:
+        return sum(con.execute("DELETE FROM results WHERE run_id = ?", (rid,)).rowcount for rid in run_ids)
 
 
 def last_id(db: str | Path | None = None) -> int:

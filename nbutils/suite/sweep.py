@@ -214,31 +214,18 @@ def done_cells(sweep: Sweep, db: Path) -> set[str]:
     return {c.id for c in sweep.cells if c.run_id(sweep.name) in have}
 
 
-def _plain(v: Any) -> Any:
-    """A value SQLite can bind: numpy scalars as Python numbers, NaN as NULL."""
-    if hasattr(v, "item"):
-        v = v.item()
-    return None if isinstance(v, float) and v != v else v
-
-
 def write_cell(sweep: Sweep, cell: Cell, result: dict[str, Any], db: Path) -> int:
-    """Write a cell's rows in one transaction, replacing any rows of the same cell (idempotent)."""
-    from nbutils.store.db import transaction
+    """Write a cell's rows in one transaction, validated, replacing any rows of the same cell (idempotent)."""
+    from nbutils.store.db import copy_rows
 
     rid = cell.run_id(sweep.name)
-    cols = ["run_id", "notebook", "model", "task", "recipe", "engine", "precision", "batch", "seq", "metric", "value",
-            "unit", "data", "versions", "hardware", "extra"]
     records = []
     for r in result["rows"]:
         extra = json.loads(r.get("extra") or "{}")
         extra.update({"worker": result["worker"], "sweep": sweep.name, "cell": cell.id, "cell_args": cell.args,
                       "run_folder": result["folder"], "cell_resources": cell.resources})
-        r = {**r, "run_id": rid, "extra": json.dumps(extra, sort_keys=True, default=str)}
-        records.append(tuple(_plain(r[c]) for c in cols))
-    with transaction(db) as con:
-        con.execute("DELETE FROM results WHERE run_id = ?", (rid,))
-        con.executemany(f"INSERT INTO results ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", records)
-    return len(records)
+        records.append({**r, "extra": json.dumps(extra, sort_keys=True, default=str)})
+    return copy_rows(records, rid, db)
 
 
 def connect_client(scheduler: str | None, workers: int | None) -> Any:

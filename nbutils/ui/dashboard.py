@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from nbutils.core.errors import NbUtilsError
 from nbutils.core.vocab import label, main_metric
 from nbutils.report import tables
+from nbutils.store.db import DESCRIBING_COLUMNS
 from nbutils.ui.widgets import html_text
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 ALL = "(all)"
-SELECT_COLUMNS = ("run_id", "model", "task", "recipe", "engine", "precision", "batch", "seq", "machine")
+SELECT_COLUMNS = (*DESCRIBING_COLUMNS, "machine")  # what a figure is of, and where it was measured
 #: The controls the speed-up view ignores when it looks up its references (eager FP32, the best float engine).
 REFERENCE_FREE = ("recipe", "engine", "precision")
 

@@ -97,7 +97,7 @@ else:
 if fp8:
     for name in ("torch-fp8:fp8", "torch-fp8:fp8-static"):
         e = make_engine(name, assets)
-        variants.append((e.recipe, e.spec.engine, e.spec.precision, e.predictor()))
+        variants.append((e.recipe, e.spec.name, e.spec.precision, e.predictor()))
 print(f"{len(variants)} variants:", [v[0] for v in variants])
 
 # %% [markdown]

@@ -54,3 +54,20 @@ def test_unknown_run(tmp_path):
     record([Measurement("accuracy", 1.0, "fp32", "e", "fp32")], _prov(), db)
     with pytest.raises(NbUtilsError, match="no results for run"):
         read_results("nope", db)
+
+
+def test_copy_rows_validates_every_row_and_replaces_the_run(tmp_path):
+    from nbutils.store.db import copy_rows, read_results
+
+    db = tmp_path / "r.sqlite"
+    base = {"run_id": "other", "notebook": "60_benchmark", "model": "m", "task": "classification", "recipe": "fp32",
+            "engine": "ort-cpu:fp32", "precision": "fp32", "batch": 1, "seq": 8, "metric": "latency_p50_ms",
+            "value": 1.5, "unit": "ms", "data": "", "versions": "{}", "hardware": "{}", "extra": "{}"}
+    assert copy_rows([base, {**base, "batch": 8}], "cell-1", db) == 2
+    assert copy_rows([base], "cell-1", db) == 1  # idempotent: the cell's earlier rows are replaced
+    with pytest.raises(NbUtilsError, match="unknown metric"):
+        copy_rows([base, {**base, "metric": "speed"}], "cell-1", db)
+    with pytest.raises(NbUtilsError, match="non-finite"):
+        copy_rows([{**base, "value": float("nan")}], "cell-1", db)
+    frame = read_results("cell-1", db)
+    assert len(frame) == 1 and frame.run_id.tolist() == ["cell-1"]  # nothing of the refused writes landed

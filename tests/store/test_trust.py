@@ -26,7 +26,7 @@ def _grid_rows(names, p50s, batch=64, seq=128):
     rows = []
     for name, p50 in zip(names, p50s, strict=True):
         spec = engines.ENGINES[name]
-        rows.append({"engine_name": name, "engine": spec.engine, "precision": spec.precision, "recipe": spec.recipe,
+        rows.append({"engine_name": name, "engine": spec.name, "precision": spec.precision, "recipe": spec.recipe,
                      "seq": seq, "batch": batch, "iterations": 10, "mean_ms": p50, "p50_ms": p50, "p95_ms": p50 * 1.1,
                      "p99_ms": p50 * 1.2, "throughput_seq_s": 1000 * batch / p50, "extra": {"engine_name": name}})
     return rows

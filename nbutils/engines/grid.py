@@ -91,17 +91,15 @@ def short(name: str) -> str:
 
 def measurements(rows: Sequence[dict[str, Any]], *, untrained: bool) -> list[Any]:
     """Grid rows -> results-database rows (five latency/throughput figures per row, provenance in ``extra``)."""
-    from nbutils.store.db import Measurement
+    from nbutils.store import figures
 
     out = []
-    metrics = {"latency_mean_ms": "mean_ms", "latency_p50_ms": "p50_ms", "latency_p95_ms": "p95_ms",
-               "latency_p99_ms": "p99_ms", "throughput_seq_s": "throughput_seq_s", "peak_memory_mb": "peak_memory_mb"}
     for r in rows:
         extra = {**r["extra"], "iterations": r["iterations"], "untrained": untrained,
                  "timing": "CUDA events per call, inputs on device (copies excluded)" if r["extra"].get("device") == "cuda"
                  else "wall clock per call"}
-        out += [Measurement(m, float(r[k]), r["recipe"], r["engine"], r["precision"], int(r["batch"]), int(r["seq"]), extra)
-                for m, k in metrics.items() if k in r]
+        out += figures.latency(r, recipe=r["recipe"], engine=r["engine"], precision=r["precision"], batch=r["batch"],
+                               seq=r["seq"], extra=extra)
     return out
 
 

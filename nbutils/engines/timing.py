@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from nbutils.store import figures
 from nbutils.store.db import Measurement
 
 
@@ -47,10 +48,8 @@ class LatencyStats:
     def measurements(self, *, recipe: str, engine: str, precision: str, seq: int,
                      extra: dict[str, Any] | None = None) -> list[Measurement]:
         """The five latency/throughput rows for the results database."""
-        extra = {"iterations": self.iterations, **(extra or {})}
-        values = {"latency_mean_ms": self.mean_ms, "latency_p50_ms": self.p50_ms, "latency_p95_ms": self.p95_ms,
-                  "latency_p99_ms": self.p99_ms, "throughput_seq_s": self.throughput_seq_s}
-        return [Measurement(m, v, recipe, engine, precision, self.batch, seq, extra) for m, v in values.items()]
+        return figures.latency(self.as_dict(), recipe=recipe, engine=engine, precision=precision, batch=self.batch,
+                               seq=seq, extra={"iterations": self.iterations, **(extra or {})})
 
 
 def time_callable(fn: Callable[[], Any], *, batch: int, warmup: int = 10, iterations: int = 100,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -39,14 +38,12 @@ def rows_to_measurements(rows: Iterable[dict[str, Any]], *, engine: str = "torch
                          precision: str = "int8-sim", seq: int | None = None) -> list[Any]:
     """Comparison-table rows -> results-database measurements (known metrics only)."""
     from nbutils.core.vocab import METRICS
-    from nbutils.store.db import Measurement
+    from nbutils.store import figures
 
     out = []
     for row in rows:
         extra = {k: v for k, v in row.items() if k not in METRICS and k != "recipe"}
-        prec = "fp32" if row["recipe"] == "fp32" else precision
-        eng = "torch-eager:fp32" if row["recipe"] == "fp32" else engine
-        for metric in METRICS:
-            if metric in row and row[metric] is not None and math.isfinite(float(row[metric])):
-                out.append(Measurement(metric, float(row[metric]), row["recipe"], eng, prec, None, seq, extra))
+        fp32 = row["recipe"] == "fp32"
+        out += figures.scores(row, recipe=row["recipe"], engine="torch-eager:fp32" if fp32 else engine,
+                              precision="fp32" if fp32 else precision, seq=seq, extra=extra)
     return out

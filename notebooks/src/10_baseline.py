@@ -34,7 +34,7 @@ import pandas as pd
 
 from nbutils.engines.timing import torch_latency
 from nbutils.report import charts
-from nbutils.store.db import Measurement
+from nbutils.store import figures
 from nbutils.training.baseline import BaselineConfig, train_baseline
 from nbutils.training.models import display_name, is_untrained
 from nbutils.ui.notebook import start
@@ -85,11 +85,10 @@ pd.DataFrame([s.as_dict() for s in lat])
 # %%
 name = base.model_name
 extra = {"untrained": is_untrained(model), "train_samples": len(base.data.train), "epochs": cfg.epochs}
-rows = [Measurement(m, v, "fp32", "torch-eager:fp32", "fp32", None, cfg.max_length, extra)
-        for m, v in base.result.metrics.items()]
-rows.append(Measurement("train_s", base.train_s, "fp32", "torch-eager:fp32", "fp32", cfg.batch_size, cfg.max_length, extra))
-rows.append(Measurement("size_mb", sum(f.stat().st_size for f in base.path.glob("*.safetensors")) / 1e6,
-                        "fp32", "torch-eager:fp32", "fp32", None, None, extra))
+where = {"recipe": "fp32", "engine": "torch-eager:fp32", "precision": "fp32", "extra": extra}
+rows = figures.scores(base.result.metrics, seq=cfg.max_length, **where)
+rows.append(figures.figure("train_s", base.train_s, batch=cfg.batch_size, seq=cfg.max_length, **where))
+rows.append(figures.file_size(sum(f.stat().st_size for f in base.path.glob("*.safetensors")) / 1e6, **where))
 for stats in lat:
     rows += stats.measurements(recipe="fp32", engine="torch-eager:fp32", precision="fp32", seq=cfg.max_length, extra=extra)
 print(f"recorded {run.record(rows, model=name, task=base.data.task, data=base.data.describe(), device=cfg.where)} figures")

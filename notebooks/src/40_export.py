@@ -45,7 +45,7 @@ from nbutils.engines import ort_session
 from nbutils.engines.registry import engine_for_file
 from nbutils.engines.timing import time_callable
 from nbutils.formats import to_onnx
-from nbutils.store.db import Measurement
+from nbutils.store import figures
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.inputs import synthetic_batch
 from nbutils.training.metrics import paired_bootstrap
@@ -170,9 +170,9 @@ for name, v in variants.items():
     extra = {"variant": name, "file": str(v.path), "sha256": v.meta["sha256"], **session.provenance(),
              **{k: row[k] for k in ("parity_max_abs", "parity_cosine", "parity_top1_%", "parity_ok")}}
     engine = engine_for_file(f"ort-{provider}", name, v.precision)  # one identity per variant (nbutils.core.vocab)
-    measurements += [Measurement(m, val, name, engine, v.precision, None, cfg.max_length, extra)
-                     for m, val in res.metrics.items()]
-    measurements.append(Measurement("size_mb", v.size_mb, name, engine, v.precision, None, None, extra))
+    measurements += figures.scores(res.metrics, recipe=name, engine=engine, precision=v.precision, seq=cfg.max_length,
+                                   extra=extra)
+    measurements.append(figures.file_size(v.size_mb, recipe=name, engine=engine, precision=v.precision, extra=extra))
 table = pd.DataFrame(rows)
 print(f"recorded {run.record(measurements, model=base.model_name, task=task, data=base.data.describe(), device=cfg.where)} figures")
 table

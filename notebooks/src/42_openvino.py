@@ -47,7 +47,7 @@ from nbutils.engines import ort_session
 from nbutils.engines.registry import engine_for_file
 from nbutils.formats import to_onnx, to_openvino
 from nbutils.report import charts, tables
-from nbutils.store.db import Measurement
+from nbutils.store import figures
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.metrics import paired_bootstrap
 from nbutils.training.models import fine_tune, load_model, torch_predictor
@@ -242,9 +242,9 @@ for name, ir in irs.items():
     engine = engine_for_file("ov-cpu", name, ir.precision)
     extra = {"variant": name, "file": str(ir.path), "sha256": ir.meta["sha256"], **compiled.settings,
              **{k: row[k] for k in ("delta_95ci", "parity_max_abs", "parity_top1_%", "parity_ok")}}
-    measurements += [Measurement(m, val, name, engine, ir.precision, None, cfg.max_length, extra)
-                     for m, val in res.metrics.items()]
-    measurements.append(Measurement("size_mb", ir.size_mb, name, engine, ir.precision, None, None, extra))
+    measurements += figures.scores(res.metrics, recipe=name, engine=engine, precision=ir.precision,
+                                   seq=cfg.max_length, extra=extra)
+    measurements.append(figures.file_size(ir.size_mb, recipe=name, engine=engine, precision=ir.precision, extra=extra))
 print(f"recorded {run.record(measurements, model=base.model_name, task=task, data=base.data.describe(), device=cfg.where)} figures")
 table = pd.DataFrame(rows).set_index("recipe")
 failed = table.index[~table.parity_ok].tolist()

@@ -42,7 +42,7 @@ import pandas as pd
 from nbutils.engines.driver import model_slug, trained_assets
 from nbutils.graph import layout, overlays, view
 from nbutils.graph.inspector import COLLAPSED, WHOLE, Explorer
-from nbutils.store.db import Measurement
+from nbutils.store import figures
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.inputs import synthetic_batch
 from nbutils.training.tasks import encode
@@ -125,9 +125,10 @@ for name in int8_names:
     worst = errors[name].head(10)
     print(f"{name}: ten worst of {len(errors[name])} quantized activations")
     display(worst.round(3))
-    rows += [Measurement("sqnr_db", float(r.sqnr_db), name, "ort-cpu:graph-debug", "int8", None, cfg.max_length,
-                         {"tensor": r.tensor, "producer": r.producer, "reference": r.reference,
-                          "rel_error": float(r.rel_error), "sentences": sum(len(b["input_ids"]) for b in calib)})
+    rows += [figures.figure("sqnr_db", r.sqnr_db, recipe=name, engine="ort-cpu:graph-debug", precision="int8",
+                            seq=cfg.max_length, extra={"tensor": r.tensor, "producer": r.producer,
+                                                       "reference": r.reference, "rel_error": float(r.rel_error),
+                                                       "sentences": sum(len(b["input_ids"]) for b in calib)})
              for r in errors[name].itertuples() if pd.notna(r.sqnr_db) and abs(r.sqnr_db) != float("inf")]
 print(f"recorded {run.record(rows, model=base.model_name, task=base.data.task, data=base.data.describe(), device=cfg.where)} figures")
 display(ex.figure(int8_names[0], mode=f"layer {expand_layer}", overlay="SQNR (dB)"))

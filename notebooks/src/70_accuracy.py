@@ -45,7 +45,8 @@ from nbutils.engines.timing import time_callable
 from nbutils.formats import to_openvino
 from nbutils.formats.to_onnx import MODEL_FILE, load_variant
 from nbutils.report import charts, tables
-from nbutils.store.db import Measurement, read_results
+from nbutils.store import figures
+from nbutils.store.db import read_results
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.inputs import synthetic_batch
 from nbutils.training.models import torch_predictor
@@ -107,8 +108,8 @@ print(f"{len(variants)} variants:", [v[0] for v in variants])
 
 # %%
 rows = [quant.score_row("fp32", fp32, fp32) | {"engine": "torch-eager:fp32", "precision": "fp32"}]
-measurements = [Measurement(m, x, "fp32", "torch-eager:fp32", "fp32", None, cfg.max_length)
-                for m, x in fp32.metrics.items()]
+measurements = figures.scores(fp32.metrics, recipe="fp32", engine="torch-eager:fp32", precision="fp32",
+                              seq=cfg.max_length)
 evaluated = {}  # (recipe, engine) -> EvalResult, for the INT8 table below
 for recipe, engine, precision, predict in variants:
     res = evaluate(predict, base.data, base.validation, reference=fp32.predictions, desc=recipe)
@@ -116,8 +117,8 @@ for recipe, engine, precision, predict in variants:
     row = quant.score_row(recipe, res, fp32) | {"engine": engine, "precision": precision}
     rows.append(row)
     extra = {k: row[k] for k in ("delta_95ci", "differs_from_fp32") if k in row}
-    measurements += [Measurement(m, x, recipe, engine, precision, None, cfg.max_length, extra)
-                     for m, x in res.metrics.items()]
+    measurements += figures.scores(res.metrics, recipe=recipe, engine=engine, precision=precision,
+                                   seq=cfg.max_length, extra=extra)
 print(f"recorded {run.record(measurements, model=base.model_name, task=base.data.task, data=base.data.describe(), device=cfg.where)} figures")
 frame = read_results(run.run_id, run.db)
 acc = tables.accuracy_table(frame[(frame.notebook == "70_accuracy") & (frame.model == base.model_name)])
@@ -147,8 +148,8 @@ table_rows, int8_measurements = [], []
 for recipe, engine, qmodel in int8_routes:
     res = evaluate(torch_predictor(qmodel), base.data, base.validation, reference=fp32.predictions, desc=recipe)
     table_rows.append((f"{recipe} (PyTorch fake-quant, {cfg.where.kind})", engine, res))
-    int8_measurements += [Measurement(m, x, recipe, engine, "int8-sim", None, cfg.max_length)
-                          for m, x in res.metrics.items()]
+    int8_measurements += figures.scores(res.metrics, recipe=recipe, engine=engine, precision="int8-sim",
+                                        seq=cfg.max_length)
 for recipe in ("qat", "qat-kd"):
     ort_int8 = [(e, r) for (rc, e), r in evaluated.items() if rc == recipe and e.startswith("ort-cpu")]
     table_rows += [(f"{recipe} (ONNX Runtime INT8, CPU)", e, r) for e, r in ort_int8]

@@ -51,7 +51,8 @@ from nbutils.engines.ort_session import make_session, ort_predictor
 from nbutils.formats import to_onnx
 from nbutils.quant import sensitivity
 from nbutils.report import charts, tables
-from nbutils.store.db import Measurement, read_results
+from nbutils.store import figures
+from nbutils.store.db import read_results
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.metrics import paired_bootstrap, sqnr_db
 from nbutils.training.models import torch_predictor
@@ -108,9 +109,9 @@ measurements = []
 for row in table.to_dict("records"):
     for metric in ("metric_quant_alone", "sqnr_quant_alone", "metric_float_alone", "sqnr_float_alone"):
         name = metric.replace("metric", main).replace("sqnr", "sqnr_db")
-        measurements.append(Measurement(name, float(row[metric]), ptq_recipe, "torch-eager:int8-sim",
-                                        "int8", None, cfg.max_length, {"group": row["group"], "block": row["block"],
-                                                                       "role": row["role"]}))
+        measurements.append(figures.figure(name, row[metric], recipe=ptq_recipe, engine="torch-eager:int8-sim",
+                                           precision="int8", seq=cfg.max_length,
+                                           extra={"group": row["group"], "block": row["block"], "role": row["role"]}))
 run.record(measurements, model=base.model_name, task=task, data=base.data.describe(), device=cfg.where)
 order = sensitivity.rank(table, ranking)
 table.set_index("group").loc[order].round(3).head(12)
@@ -197,9 +198,9 @@ compare = pd.DataFrame([{"recipe": ptq_recipe, main: full.metric, "delta": full.
 rows = []
 for recipe, r in compare.iterrows():
     extra = {"int8_flop_share": float(r["int8_flop_share"]), "flop_seq": flop_seq, "float_groups": r["float_groups"]}
-    rows += [Measurement(main, float(r[main]), recipe, "torch-eager:int8-sim", "int8", None, cfg.max_length, extra),
-             Measurement("int8_flop_share", float(r["int8_flop_share"]), recipe, "torch-eager:int8-sim", "int8", None,
-                         flop_seq, extra)]
+    where = {"recipe": recipe, "engine": "torch-eager:int8-sim", "precision": "int8", "extra": extra}
+    rows += [figures.figure(main, r[main], seq=cfg.max_length, **where),
+             figures.figure("int8_flop_share", r["int8_flop_share"], seq=flop_seq, **where)]
 run.record(rows, model=base.model_name, task=task, data=base.data.describe(), device=cfg.where)
 print(f"auto_quantize: constraint satisfied {aq['satisfied']}; {len(aq['int8_layers'])} INT8 layers, "
       f"{len(aq['float_layers'])} float")
@@ -234,10 +235,10 @@ check = {"recipe": name, "torch " + main: torch_res.metrics[main], "ORT " + main
 extra = {"file": str(variant.path), "sha256": variant.meta["sha256"], **session.provenance(),
          "torch_agreement": ort_res.metrics["agreement"], "int8_flop_share": graph_share["int8_share"],
          "float_groups": [g.name for g in floated]}
-run.record([Measurement(m, v, name, "ort-cpu:int8-qdq", "int8", None, cfg.max_length, extra)
-            for m, v in ort_res.metrics.items() if m != "agreement"]
-           + [Measurement("int8_flop_share", graph_share["int8_share"], name, "ort-cpu:int8-qdq", "int8", None,
-                          flop_seq, extra)], model=base.model_name, task=task, data=base.data.describe(), device=cfg.where)
+where = {"recipe": name, "engine": "ort-cpu:int8-qdq", "precision": "int8", "extra": extra}
+run.record(figures.scores(ort_res.metrics, seq=cfg.max_length, skip=("agreement",), **where)
+           + [figures.figure("int8_flop_share", graph_share["int8_share"], seq=flop_seq, **where)],
+           model=base.model_name, task=task, data=base.data.describe(), device=cfg.where)
 pd.Series(check).to_frame("value")
 
 # %%

@@ -1,11 +1,72 @@
-"""What ONNX and OpenVINO files have in common: checks that a model file is whole and reads nothing outside its folder."""
+"""What ONNX and OpenVINO model files have in common.
+
+A *variant* is one model file in its own folder with a ``variant.json`` sidecar (recipe, precision, sha256, ops):
+``model.onnx`` (:mod:`~nbutils.formats.to_onnx`) or ``model.xml`` + ``model.bin`` (:mod:`~nbutils.formats.to_openvino`).
+Here, once for both: the :class:`Variant` record, its files, sha256 and size, operator counts, the checks that a
+file is whole and reads nothing outside its folder, and verify/load of a folder written earlier.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nbutils.core.errors import NbUtilsError
+from nbutils.core.paths import read_json
+
+
+def model_files(path: str | Path) -> list[Path]:
+    """The files that make up a model: an IR's ``.xml`` and ``.bin``, or an ONNX file (with its external data)."""
+    path = Path(path)
+    if path.suffix == ".xml":
+        return [path, path.with_suffix(".bin")]
+    data = path.with_name(path.name + ".data")
+    return [path, data] if data.is_file() else [path]
+
+
+@dataclass
+class Variant:
+    """One model file (ONNX or OpenVINO IR) and its sidecar."""
+
+    recipe: str
+    precision: str
+    path: Path
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size_mb(self) -> float:
+        """Size on disk in MB, every file of the model included (an IR's weights, ONNX external data)."""
+        return sum(p.stat().st_size for p in model_files(self.path)) / 1e6
+
+
+def sha256(path: str | Path) -> str:
+    """One digest over every file of the model (:func:`model_files`), read in 1 MB chunks."""
+    h = hashlib.sha256()
+    for part in model_files(path):
+        with part.open("rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def op_counts(model: str | Path | Any) -> dict[str, int]:
+    """Operator counts of an ONNX file, an IR file, or an in-memory ``openvino.Model``.
+
+    An IR's ``FakeQuantize`` count is its number of INT8 quantization points.
+    """
+    if isinstance(model, (str, Path)) and Path(model).suffix == ".onnx":
+        import onnx
+
+        graph = onnx.load(str(model), load_external_data=False).graph
+        return dict(Counter(n.op_type for n in graph.node))
+    if isinstance(model, (str, Path)):
+        import openvino
+
+        model = openvino.Core().read_model(str(model))
+    return dict(Counter(op.get_type_name() for op in model.get_ops()))
 
 
 def check_external_data(model: Any, path: Path) -> None:
@@ -50,3 +111,35 @@ def check_model_file(path: str | Path) -> None:
         raise NbUtilsError(f"{path} is not a valid ONNX model ({type(exc).__name__}: {str(exc)[:200]})",
                            "the file is corrupt or truncated: export it again (writes are atomic, so a fresh "
                            "export replaces it cleanly)") from exc
+
+
+def verify(folder: str | Path, model_file: str) -> str:
+    """Empty if ``folder`` holds a whole ``model_file`` matching its ``variant.json``, else what is wrong with it."""
+    folder = Path(folder)
+    path = folder / model_file
+    missing = [p for p in model_files(path) if not p.is_file()]
+    if missing:
+        return f"model file {path} is missing ({', '.join(p.name for p in missing)} does not exist)"
+    try:
+        meta = read_json(folder / "variant.json")
+    except (OSError, ValueError) as exc:
+        return f"variant folder {folder} has no readable variant.json ({type(exc).__name__})"
+    if path.suffix == ".onnx":
+        try:
+            check_model_file(path)
+        except NbUtilsError as exc:
+            return f"cached export in {folder} is unusable: {exc.problem}"
+    if meta.get("sha256") and sha256(path) != meta["sha256"]:
+        return f"model file {path} does not match the sha256 in its variant.json (changed or corrupt)"
+    return ""
+
+
+def load(folder: str | Path, model_file: str) -> Variant:
+    """Read a variant written earlier (its sidecar), checking first that its files are whole and unchanged."""
+    folder = Path(folder)
+    problem = verify(folder, model_file)
+    if problem:
+        raise NbUtilsError(problem, "export or convert it again (delete the folder: engines rebuild it); writes are "
+                                    "atomic, so a fresh export replaces it cleanly")
+    meta = read_json(folder / "variant.json")
+    return Variant(meta["recipe"], meta["precision"], folder / model_file, meta)

@@ -18,11 +18,9 @@ Routes:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,43 +29,14 @@ import numpy as np
 from nbutils.core import env
 from nbutils.core.device import resolve
 from nbutils.core.errors import NbUtilsError
-from nbutils.core.paths import atomic_path, read_json, write_json
+from nbutils.core.paths import atomic_path, write_json
 from nbutils.core.quiet import quiet
 from nbutils.core.vocab import ORT_CALIBRATORS
+from nbutils.formats import files
+from nbutils.formats.files import Variant, op_counts
 
 OPSET = 17
 MODEL_FILE = "model.onnx"
-
-
-@dataclass
-class Variant:
-    """One exported model file and its sidecar."""
-
-    recipe: str
-    precision: str
-    path: Path
-    meta: dict[str, Any]
-
-    @property
-    def size_mb(self) -> float:
-        """File size in MB (weights included)."""
-        return self.path.stat().st_size / 1e6
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def op_counts(path: str | Path) -> dict[str, int]:
-    """Operator counts of an ONNX graph."""
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    return dict(Counter(n.op_type for n in graph.node))
 
 
 def qdq_report(path: str | Path) -> dict[str, Any]:
@@ -114,7 +83,7 @@ def _write_variant(tmp_dir: Path, dest_dir: Path, recipe: str, precision: str, m
     if config_src is not None and (config_src / "config.json").is_file():
         shutil.copy(config_src / "config.json", tmp_dir / "config.json")
     info = {"recipe": recipe, "precision": precision, "size_mb": model.stat().st_size / 1e6,
-            "sha256": _sha256(model), "versions": env.versions(), **meta}
+            "sha256": files.sha256(model), "versions": env.versions(), **meta}
     info.update({k: v for k, v in check(model).items() if k != "ops"})
     info["ops"] = op_counts(model)
     write_json(tmp_dir / "variant.json", info)
@@ -316,32 +285,13 @@ def ort_dynamic(src: Variant, dest_dir: Path, *, recipe: str = "ort-dynamic") ->
 
 
 def verify_variant(dest_dir: str | Path) -> str:
-    """Empty if the variant folder holds a valid file matching its sidecar, else what is wrong with it."""
-    folder = Path(dest_dir)
-    try:
-        meta = read_json(folder / "variant.json")
-    except (OSError, ValueError) as exc:
-        return f"variant folder {folder} has no readable variant.json ({type(exc).__name__})"
-    from nbutils.formats.files import check_model_file
-
-    try:
-        check_model_file(folder / MODEL_FILE)
-    except NbUtilsError as exc:
-        return f"cached export in {folder} is unusable: {exc.problem}"
-    want = meta.get("sha256")
-    if want and _sha256(folder / MODEL_FILE) != want:
-        return f"cached export {folder / MODEL_FILE} does not match the sha256 in its variant.json (changed or corrupt)"
-    return ""
+    """Empty if the variant folder holds a valid ONNX file matching its sidecar, else what is wrong with it."""
+    return files.verify(dest_dir, MODEL_FILE)
 
 
-def load_variant(dest_dir: Path) -> Variant:
-    """Read a variant written earlier (its sidecar), checking the file is still valid."""
-    meta = read_json(Path(dest_dir) / "variant.json")
-    path = Path(dest_dir) / MODEL_FILE
-    from nbutils.formats.files import check_model_file
-
-    check_model_file(path)
-    return Variant(meta["recipe"], meta["precision"], path, meta)
+def load_variant(dest_dir: str | Path) -> Variant:
+    """Read an ONNX variant written earlier (its sidecar), checking the file is still valid."""
+    return files.load(dest_dir, MODEL_FILE)
 
 
 # ---------------------------------------------------------------------------------------------

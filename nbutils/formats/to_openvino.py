@@ -17,7 +17,6 @@ precision the plugin reports, so an ``ov-cpu:fp32`` figure is FP32.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
@@ -31,6 +30,8 @@ import numpy as np
 
 from nbutils.core.errors import NbUtilsError
 from nbutils.core.paths import atomic_path, read_json, write_json
+from nbutils.formats import files
+from nbutils.formats.files import Variant, op_counts
 from nbutils.training.inputs import MODEL_INPUTS
 
 if TYPE_CHECKING:
@@ -82,35 +83,6 @@ def ir_dir(run_dir: str | Path, recipe: str) -> Path:
     return variant_dir(run_dir, recipe) / IR_FOLDER
 
 
-@dataclass
-class IrVariant:
-    """One OpenVINO IR (``model.xml`` + ``model.bin``) and its sidecar."""
-
-    recipe: str
-    precision: str
-    path: Path
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def size_mb(self) -> float:
-        """Size of the weights file (``model.bin``) plus the graph (``model.xml``), MB."""
-        return (self.path.stat().st_size + self.path.with_suffix(".bin").stat().st_size) / 1e6
-
-
-def _sha256(xml: Path) -> str:
-    h = hashlib.sha256()
-    for part in (xml, xml.with_suffix(".bin")):
-        with part.open("rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
-
-
-def op_counts(model: openvino.Model) -> dict[str, int]:
-    """Operation counts of an OpenVINO model (``FakeQuantize`` = one INT8 quantization point)."""
-    return dict(Counter(op.get_type_name() for op in model.get_ops()))
-
-
 def fake_quantize_placement(model: openvino.Model) -> dict[str, int]:
     """What each ``FakeQuantize`` feeds: consumer operation type → count (where NNCF put INT8)."""
     out: Counter[str] = Counter()
@@ -132,7 +104,7 @@ def fake_quantize_placement(model: openvino.Model) -> dict[str, int]:
 
 
 def save_ir(model: openvino.Model, dest_dir: str | Path, *, recipe: str, precision: str,
-            meta: dict[str, Any] | None = None) -> IrVariant:
+            meta: dict[str, Any] | None = None) -> Variant:
     """Write ``model`` as ``dest_dir/model.xml`` + ``model.bin`` with ``variant.json``, atomically (FP32 weights kept)."""
     from nbutils.core import env
 
@@ -143,28 +115,18 @@ def save_ir(model: openvino.Model, dest_dir: str | Path, *, recipe: str, precisi
         xml = tmp / IR_FILE
         ops = op_counts(model)
         info = {"recipe": recipe, "precision": precision, "format": "openvino-ir",
-                "size_mb": (xml.stat().st_size + xml.with_suffix(".bin").stat().st_size) / 1e6,
-                "sha256": _sha256(xml), "versions": {**env.versions(), "openvino": ov.__version__},
+                "size_mb": sum(f.stat().st_size for f in files.model_files(xml)) / 1e6,
+                "sha256": files.sha256(xml), "versions": {**env.versions(), "openvino": ov.__version__},
                 "int8_isa": env.int8_isa(runtime="openvino"),
                 "fake_quantize": ops.get("FakeQuantize", 0), "matmuls": ops.get("MatMul", 0),
                 "fake_quantize_feeds": fake_quantize_placement(model), "ops": ops, **(meta or {})}
         write_json(tmp / "variant.json", info)
-    return IrVariant(recipe, precision, dest_dir / IR_FILE, info)
+    return Variant(recipe, precision, dest_dir / IR_FILE, info)
 
 
 def verify_ir(dest_dir: str | Path) -> str:
     """Empty if ``dest_dir`` holds a readable IR matching its sidecar, else what is wrong with it."""
-    folder = Path(dest_dir)
-    xml = folder / IR_FILE
-    if not xml.is_file() or not xml.with_suffix(".bin").is_file():
-        return f"OpenVINO IR {xml} (with model.bin beside it) does not exist"
-    try:
-        meta = read_json(folder / "variant.json")
-    except (OSError, ValueError) as exc:
-        return f"IR folder {folder} has no readable variant.json ({type(exc).__name__})"
-    if meta.get("sha256") and _sha256(xml) != meta["sha256"]:
-        return f"OpenVINO IR {xml} does not match the sha256 in its variant.json (changed or corrupt)"
-    return ""
+    return files.verify(dest_dir, IR_FILE)
 
 
 def int8_provenance(dest_dir: str | Path) -> dict[str, Any]:
@@ -181,25 +143,21 @@ def int8_provenance(dest_dir: str | Path) -> dict[str, Any]:
             "overflow_fix": fix}
 
 
-def load_ir(dest_dir: str | Path) -> tuple[openvino.Model, IrVariant]:
+def load_ir(dest_dir: str | Path) -> tuple[openvino.Model, Variant]:
     """Read an IR written by :func:`save_ir`; a missing or corrupt file is a clear error."""
     folder = Path(dest_dir)
-    problem = verify_ir(folder)
-    if problem:
-        raise NbUtilsError(problem, "convert it again (notebook 42, or delete the folder: engines rebuild it); "
-                                    "writes are atomic, so a fresh conversion replaces it cleanly")
+    variant = files.load(folder, IR_FILE)
     ov = _openvino()
     try:
-        model = ov.Core().read_model(str(folder / IR_FILE))
+        model = ov.Core().read_model(str(variant.path))
     except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError subclasses for parse errors
-        raise NbUtilsError(f"OpenVINO cannot read {folder / IR_FILE}: {str(exc).splitlines()[0][:200]}",
+        raise NbUtilsError(f"OpenVINO cannot read {variant.path}: {str(exc).splitlines()[0][:200]}",
                            "the IR is corrupt: delete the folder and convert again") from exc
-    meta = read_json(folder / "variant.json")
-    return model, IrVariant(meta["recipe"], meta["precision"], folder / IR_FILE, meta)
+    return model, variant
 
 
 def convert_onnx(onnx_path: str | Path, dest_dir: str | Path, *, recipe: str, precision: str,
-                 meta: dict[str, Any] | None = None) -> IrVariant:
+                 meta: dict[str, Any] | None = None) -> Variant:
     """Convert an ONNX file (FP32 export or a Q/DQ INT8 file) to IR: ``ov.convert_model`` keeps the input names.
 
     Q/DQ pairs become ``FakeQuantize`` operations, which the CPU plugin runs as INT8 kernels.
@@ -346,7 +304,7 @@ class NncfOptions:
 
 
 def nncf_ptq(fp32_dir: str | Path, calib: Sequence[dict[str, np.ndarray]], dest_dir: str | Path, *,
-             options: NncfOptions | None = None, recipe: str = "nncf-ptq") -> IrVariant:
+             options: NncfOptions | None = None, recipe: str = "nncf-ptq") -> Variant:
     """``nncf.quantize`` the FP32 IR in ``fp32_dir`` with calibration batches; write the INT8 IR to ``dest_dir``."""
     from nbutils.core.quiet import quiet
 
@@ -368,7 +326,7 @@ def nncf_ptq_accuracy_control(fp32_dir: str | Path, calib: Sequence[dict[str, np
                               held_out: Sequence[dict[str, np.ndarray]],
                               score: Callable[[Callable[[dict[str, np.ndarray]], Any], list[dict[str, np.ndarray]]], float],
                               dest_dir: str | Path, *, max_drop: float, options: NncfOptions | None = None,
-                              recipe: str = "nncf-ptq-ac") -> IrVariant:
+                              recipe: str = "nncf-ptq-ac") -> Variant:
     """``nncf.quantize_with_accuracy_control``: quantize, then revert harmful operations within a drop bound.
 
     Reverts the most harmful operations to floating point until the drop on ``held_out`` (training sentences, never
@@ -440,7 +398,7 @@ def feeds_for_torch(batches: Iterable[dict[str, np.ndarray]]) -> list[dict[str, 
 
 
 def torch_to_ir(model: Any, dest_dir: str | Path, *, recipe: str, precision: str,
-                meta: dict[str, Any] | None = None) -> IrVariant:
+                meta: dict[str, Any] | None = None) -> Variant:
     """Convert a PyTorch model (plain or NNCF-quantized) to IR, naming the inputs as the ONNX export does.
 
     A model on the GPU is converted from a CPU copy (the frontend traces with CPU example inputs).

@@ -28,6 +28,7 @@ class Assets:
             ``percentile-99.99`` on ``calib``.
         onnx_dirs: recipe -> existing variant folder (notebook 40's; its ``openvino/`` IR from notebook 42) to
             reuse instead of exporting.
+        ptq_recipe: the recipe recorded for figures of the ``ptq`` file (the ``int8-qdq`` engines).
         nncf: NNCF options for an ``nncf-ptq`` IR built here (``None``: NNCF's transformer defaults).
 
     """
@@ -40,6 +41,7 @@ class Assets:
     ptq_model: Any = None
     onnx_dirs: dict[str, Path] = field(default_factory=dict)
     nncf: Any = None
+    ptq_recipe: str = "ptq"  # the recipe of the ModelOpt PTQ file behind the ``ptq`` engines (e.g. ptq-percentile-99.9)
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def torch_model(self, attn: str = "sdpa") -> Any:

@@ -21,13 +21,13 @@ def model_slug(spec: str) -> str:
 def benchmark(run: NotebookRun, model: str, names: Sequence[str], batch_sizes: Sequence[int],
               seq_lengths: Sequence[int], *, warmup: int, iterations: int, threads: int = 0,
               assets: engines.Assets | None = None, progress: bool = True, task: str = "classification",
-              model_name: str | None = None, ptq_recipe: str = "ptq", nncf: Any = None,
+              model_name: str | None = None, nncf: Any = None,
               device: Any = None) -> engines.GridResult:
     """Validate the grid, time every engine, record all figures; returns the grid's rows, skips and failures.
 
     ``model_name`` overrides the name stored with the figures (a trained checkpoint is stored under its model's
-    name, so notebook 70 can join latency with accuracy); ``ptq_recipe`` names the ModelOpt PTQ recipe behind
-    the ``int8-qdq`` engines; ``device`` (a :class:`~nbutils.core.device.Device`) is where PyTorch engines run.
+    name, so notebook 70 can join latency with accuracy); ``assets.ptq_recipe`` names the ModelOpt PTQ recipe
+    behind the ``int8-qdq`` engines; ``device`` (a :class:`~nbutils.core.device.Device`) is where PyTorch engines run.
     Failures are *not* raised here (what was measured is recorded first): call
     ``result.raise_failures()``.
     """
@@ -43,8 +43,7 @@ def benchmark(run: NotebookRun, model: str, names: Sequence[str], batch_sizes: S
              for n in names]
     result = engines.run_grid(built, batch_sizes, seq_lengths, warmup=warmup, iterations=iterations,
                               progress=progress)
-    result.rows = [{**r, "recipe": ptq_recipe if r["recipe"] == "ptq" else r["recipe"],
-                    "extra": {**r["extra"], "threads": threads or "default"}} for r in result.rows]
+    result.rows = [{**r, "extra": {**r["extra"], "threads": threads or "default"}} for r in result.rows]
     if result.rows:
         run.record(engines.measurements(result.rows, untrained=is_untrained(model)),
                    model=model_name or display_name(model), task=task, data="synthetic token ids (latency only)")
@@ -64,7 +63,7 @@ def trained_assets(base: Any, run_dir: Path, *, calib_samples: int, folder: Path
     dirs = {**{r: variant_dir(run_dir, r) for r in recipes}, "ptq": variant_dir(run_dir, ptq_recipe),
             "nncf-ptq": variant_dir(run_dir, "nncf-ptq")}
     assets = engines.Assets(str(base.path), folder, task=base.data.task, num_labels=max(base.data.num_labels, 2),
-                            calib=calib, ptq_model=ptq_model, onnx_dirs=dirs)
+                            calib=calib, ptq_model=ptq_model, onnx_dirs=dirs, ptq_recipe=ptq_recipe)
     return assets, ptq_recipe
 
 

@@ -58,8 +58,13 @@ class Engine:
 
     @property
     def recipe(self) -> str:
-        """Recipe recorded with this engine's figures (the spec's, unless the engine was given another)."""
-        return self._recipe or self.spec.recipe
+        """Recipe recorded with this engine's figures.
+
+        The spec's (for ``ptq``: the ModelOpt PTQ file's own recipe), unless the engine was given another.
+        """
+        if self._recipe:
+            return self._recipe
+        return self.assets.ptq_recipe if self.spec.recipe == "ptq" else self.spec.recipe
 
     def unavailable(self) -> str:
         """Empty if the engine can run here, else why not."""
@@ -213,21 +218,12 @@ class TorchEngine(Engine):
         return predict
 
 
-_ORT_RECIPES = {"fp32": "fp32", "fp32-fused": "fp32-fused", "int8-dynamic": "ort-dynamic",
-                "int8-dynamic-fused": "ort-dynamic-fused", "int8-static": "ort-static-minmax", "int8-qdq": "ptq",
-                "fp16": "fp16", "int8": "ptq"}
-
-
 class OrtEngine(Engine):
     """ONNX Runtime on CPU, CUDA (IOBinding, optional CUDA graph) or TensorRT."""
 
     def _file_recipe(self) -> str:
-        prec = self.spec.name.split(":")[1]
-        if self.spec.runtime == "ort-cuda" and prec == "fp32":
-            return "fp32-fused"
-        if self.spec.runtime == "ort-trt":
-            return "ptq" if prec == "int8" else "fp32"  # TensorRT builds FP16 itself from the FP32 graph
-        return _ORT_RECIPES[prec]
+        """The file this engine runs: its spec's recipe, except TensorRT FP16, which builds FP16 from the FP32 graph."""
+        return "fp32" if self.spec.runtime == "ort-trt" and self.spec.precision == "fp16" else self.spec.recipe
 
     def unavailable(self) -> str:
         from nbutils.engines.ort_session import provider_unavailable_reason

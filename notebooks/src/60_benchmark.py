@@ -87,7 +87,7 @@ print(f"timing {name}")
 
 # %%
 grid = benchmark(run, spec, names, batch_sizes, seq_lengths, warmup=warmup, iterations=iterations, threads=threads,
-                 assets=assets, task=task, model_name=name, ptq_recipe=ptq_recipe, device=where)
+                 assets=assets, task=task, model_name=name, device=where)
 print(f"timed {len(grid.rows)} grid points; skipped here: {len(grid.skipped)}; failed: {len(grid.failed)}")
 for s in grid.skipped:
     print(f"  skipped {s['engine']}: {s['reason']}")

@@ -42,7 +42,7 @@ import pandas as pd
 
 from nbutils import engines, quant
 from nbutils.core import env
-from nbutils.core.vocab import main_metric, variant_dir
+from nbutils.core.vocab import main_metric, recipe_of_folder, variant_dir
 from nbutils.engines import ort_session
 from nbutils.engines.registry import engine_for_file
 from nbutils.formats import to_onnx, to_openvino
@@ -256,6 +256,45 @@ charts.bar(table.reset_index(), x="recipe", y=f"delta_{main}_pts", color="precis
           title=f"OpenVINO: {main} delta to FP32 (points), validation split")
 
 # %% [markdown]
+# ## Step 6: the other OpenVINO route: ONNX Runtime with the OpenVINO execution provider
+# An application built on ONNX Runtime can keep its API and still get OpenVINO's kernels: the provider ships as an
+# ONNX Runtime plugin (`onnxruntime-ep-openvino`, registered by `ort_session.make_session(path, "openvino")`). It
+# runs the ONNX files themselves (no IR): notebook 40's FP32 export and every INT8 file of this run. Parity is
+# measured against the *same file* on ONNX Runtime's CPU provider (so it isolates the provider), accuracy as above;
+# figures go to the database as engine `ort-ov:fp32` / `ort-ov:int8`.
+
+# %%
+ov_ep = ort_session.provider_unavailable_reason("openvino")
+ep_rows, ep_measurements = [], []
+onnx_files = sorted(p.parent for p in (run.run_dir / "onnx").glob(f"*/{to_onnx.MODEL_FILE}"))
+for folder in onnx_files if not ov_ep else []:
+    v = to_onnx.load_variant(folder)
+    name = recipe_of_folder(folder)
+    if v.precision not in ("fp32", "int8") or name.startswith("fp32-"):  # the plain FP32 export stands for FP32
+        continue
+    on_ov = ort_session.make_session(v.path, "openvino")
+    predict = ort_session.ort_predictor(on_ov)
+    par = to_onnx.parity(ort_session.ort_predictor(ort_session.make_session(v.path, "cpu")), predict,
+                         base.validation.batches, v.precision)
+    res = evaluate(predict, base.data, base.validation, reference=fp32.predictions, desc=f"{name} (OV EP)")
+    row = {"recipe": name, "precision": v.precision, **{k: round(x, 3) for k, x in res.metrics.items()},
+           f"delta_{main}_pts": round(res.metrics[main] - fp32.metrics[main], 3),
+           "delta_95ci": "[{low:+.2f}, {high:+.2f}]".format(**paired_bootstrap(fp32.scores, res.scores)),
+           "vs_ort_cpu_max_abs": par["max_abs_diff"], "vs_ort_cpu_top1_%": round(par["top1_agreement"], 2),
+           "parity_ok": par["parity_ok"]}
+    ep_rows.append(row)
+    engine = engine_for_file("ort-ov", name, v.precision)
+    extra = {"variant": name, "file": str(v.path), "sha256": v.meta["sha256"], **on_ov.provenance(),
+             **{k: row[k] for k in ("delta_95ci", "vs_ort_cpu_max_abs", "vs_ort_cpu_top1_%", "parity_ok")}}
+    ep_measurements += figures.scores(res.metrics, recipe=name, engine=engine, precision=v.precision,
+                                      seq=cfg.max_length, extra=extra)
+if ov_ep:
+    print(f"ONNX Runtime's OpenVINO execution provider cannot run here: {ov_ep}")
+else:
+    print(f"recorded {run.record(ep_measurements, model=base.model_name, task=task, data=base.data.describe(), device=cfg.where)} figures")
+pd.DataFrame(ep_rows).set_index("recipe") if ep_rows else None
+
+# %% [markdown]
 # ## Summary
 # * Every OpenVINO IR sits beside its ONNX file (`onnx/<recipe>/openvino/`), with a sidecar and sha256; a missing
 #   or corrupt IR is a clear error (`to_openvino.load_ir`), and engines rebuild it.
@@ -264,6 +303,9 @@ charts.bar(table.reset_index(), x="recipe", y=f"delta_{main}_pts", color="precis
 # * Which NNCF recipe lost the least accuracy, and by how much (with its interval)? The table above answers it;
 #   notebook 60 times `ov-cpu:fp32`/`ov-cpu:int8` beside ONNX Runtime and PyTorch, notebook 70 places them on the
 #   Pareto chart.
+# * Step 6 ran the ONNX files themselves through ONNX Runtime's OpenVINO execution provider: its agreement with the
+#   same file on ONNX Runtime's CPU provider says whether the route changes the answers; notebook 60 times
+#   `ort-ov:int8` beside `ov-cpu:int8`.
 #
 # ## Exercises
 # 1. Set `smooth_quant_alpha=-1` (SmoothQuant off): how do the accuracy and the latency of `nncf-ptq` move?

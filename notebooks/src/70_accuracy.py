@@ -39,7 +39,7 @@ from nbutils.core.device import engine_device
 from nbutils.core.vocab import main_metric, recipe_of_folder, runtime_of
 from nbutils.engines import make_engine
 from nbutils.engines.driver import model_slug, trained_assets, write_tables
-from nbutils.engines.ort_session import accuracy_provider, make_session, ort_predictor
+from nbutils.engines.ort_session import accuracy_provider, make_session, ort_predictor, provider_unavailable_reason
 from nbutils.engines.registry import engine_for_file
 from nbutils.engines.timing import time_callable
 from nbutils.formats import to_openvino
@@ -83,6 +83,16 @@ for folder in found:
     provider = accuracy_provider(v.precision, cfg.where)  # FP32/FP16 files on the GPU where there is one
     variants.append((recipe, engine_for_file(f"ort-{provider}", recipe, v.precision), v.precision,
                      ort_predictor(make_session(v.path, provider))))
+# The same ONNX files through ONNX Runtime's OpenVINO execution provider (the plain FP32 export and every INT8 file).
+ov_ep = provider_unavailable_reason("openvino")
+for folder in found if not ov_ep else []:
+    v = load_variant(folder)
+    recipe = recipe_of_folder(folder) if v.recipe != "ptq" else ptq_recipe
+    if v.precision in ("fp32", "int8") and not recipe.startswith("fp32-"):
+        variants.append((recipe, engine_for_file("ort-ov", recipe, v.precision), v.precision,
+                         ort_predictor(make_session(v.path, "openvino"))))
+if ov_ep:
+    print(f"ONNX Runtime + OpenVINO execution provider rows skipped: {ov_ep}")
 # OpenVINO IRs (notebook 42: onnx/<recipe>/openvino/); without them, the FP32 and NNCF INT8 IRs are built now.
 irs = sorted(p.parent for p in onnx_root.glob(f"*/{to_openvino.IR_FOLDER}/{to_openvino.IR_FILE}")) if onnx_root.is_dir() else []
 if not to_openvino.unavailable_reason():

@@ -11,14 +11,26 @@ from nbutils.graph import layout, view
 from nbutils.graph.model import load_graph
 
 
-def time_views(path: str | Path, *, expand: int = 0, repeat: int = 3, html: str | None = None) -> str:
-    """Median seconds to lay out and build the figure of the collapsed, one-layer and whole views of ``path``."""
+def time_views(path: str | Path, *, expand: int | None = None, repeat: int = 3, html: str | None = None) -> str:
+    """Median seconds to lay out and build the figure of the collapsed, one-layer and whole views of ``path``.
+
+    Any ONNX model opens: ``expand`` defaults to the graph's first encoder layer; a graph without ``layer.N``
+    blocks (a ResNet, a Loop test case) has no one-layer view, and the output says so.
+    """
     t0 = time.perf_counter()
     g = load_graph(path)
     load_s = time.perf_counter() - t0
-    views = {"collapsed": {}, f"layer {expand}": {"expand": [expand]}, "whole": {"collapse": False}}
-    lines = [f"{Path(path)}: {len(g.nodes)} ONNX nodes, {len(g.layers())} encoder layers; load {load_s:.2f} s "
+    layers = g.layers()
+    if expand is None and layers:
+        expand = layers[0]
+    views: dict[str, dict] = {"collapsed": {}}
+    if expand is not None:
+        views[f"layer {expand}"] = {"expand": [expand]}  # a layer the graph lacks: build() names the ones it has
+    views["whole"] = {"collapse": False}
+    lines = [f"{Path(path)}: {len(g.nodes)} ONNX nodes, {len(layers)} encoder layers; load {load_s:.2f} s "
              f"(parse, shape inference, initializer statistics); CPU {env.cpu_info()['cpu']}"]
+    if not layers:
+        lines.append("  no layer.N blocks in this graph: no one-layer view (the collapsed view is the whole graph)")
     figs = []
     for name, kw in views.items():
         times = []

@@ -118,8 +118,10 @@ def build(g: Graph, *, show_qdq: bool = False, collapse: bool = True, expand: It
     expand = set(expand)
     missing = sorted(expand - set(g.layers()))
     if missing:
-        raise NbUtilsError(f"{g.path.name} has no encoder layer {missing} (layers: {g.layers() or 'none'})",
-                           "expand a layer the graph has, e.g. 0")
+        have = g.layers()
+        raise NbUtilsError(f"{g.path.name} has no encoder layer {missing} (its layers: {have or 'none'})",
+                           f"expand one of {have}" if have else
+                           "expand nothing: this graph has no layer.N blocks, its collapsed and whole views show it all")
     nodes: dict[str, DNode] = {}
     owner: dict[str, str] = {}  # ONNX node -> drawn node id
     for n in g.nodes.values():

@@ -288,10 +288,13 @@ def providers(path: str | Path, provider: str, feed: Mapping[str, np.ndarray], o
     return {node: ep for node, (_, ep) in node_providers(info, dict(feed)).items()}
 
 
-def model_explorer_json(values: Mapping[str, float | str], dest: str | Path, *, graph_id: str = "main_graph",
-                        low_is_bad: bool = True) -> Path:
-    """Write per-node values as Google Model Explorer node data (``graphsData``; node ids are ONNX node names).
+def model_explorer_json(values: Mapping[str, float | str], dest: str | Path, *, model: str | Path | None = None,
+                        graph_id: str = "main_graph", low_is_bad: bool = True) -> Path:
+    """Write per-node values as Google Model Explorer node data (node ids are ONNX node names).
 
+    The file is what Model Explorer loads: its top-level keys are graph ids (the ONNX graph's name, read from
+    ``model`` when given, else ``graph_id``), each holding ``results`` (and a ``gradient`` for numbers), as its
+    ``ModelNodeData.to_json_string`` writes (a ``{"graphsData": ...}`` wrapper is *not* read by Model Explorer).
     Numbers (e.g. SQNR) get a red-to-green gradient; strings (e.g. the execution provider) get one background
     colour each. Open the ONNX file in Model Explorer and load this file as node data to see the overlay there.
     """
@@ -308,7 +311,12 @@ def model_explorer_json(values: Mapping[str, float | str], dest: str | Path, *, 
     if numbers:
         graph["gradient"] = [{"stop": 0, "bgColor": bad if low_is_bad else good},
                              {"stop": 1, "bgColor": good if low_is_bad else bad}]
-    return write_json(dest, {"graphsData": {graph_id: graph}})
+    if model is not None:
+        import onnx
+
+        # Model Explorer's ONNX adapter names an unnamed main graph "<main>"
+        graph_id = onnx.load(str(model), load_external_data=False).graph.name or "<main>"
+    return write_json(dest, {graph_id: graph})
 
 
 def open_in_netron(path: str | Path, port: int = 8081) -> str:

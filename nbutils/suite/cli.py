@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
                         "ignored_patterns=REGEX[;REGEX], subset_size=N")
     g = sub.add_parser("graph", help="lay out an ONNX file as notebook 50 does and time it (collapsed, one layer, whole)")
     g.add_argument("file", help="an ONNX file")
-    g.add_argument("--expand", type=int, default=0, help="the encoder layer of the one-layer view")
+    g.add_argument("--expand", type=int, default=None,
+                   help="the encoder layer of the one-layer view (default: the first the graph has, if any)")
     g.add_argument("--repeat", type=int, default=3, help="timings per view (the median is printed)")
     g.add_argument("--html", default=None, help="also write the three views to this HTML file")
     w = sub.add_parser("sweep", help="run a sweep file's cells (benchmarks, suite runs) on Dask distributed")

@@ -149,8 +149,9 @@ for name in int8_names[:1]:
     ex.files[f"{name} (ORT-optimized, {provider})"] = opt
     ex.add_overlay(f"{name} (ORT-optimized, {provider})", "execution provider", categories=placement[name])
     print(f"{name}: nodes per provider", pd.Series(placement[name]).value_counts().to_dict())
-    overlays.model_explorer_json(placement[name], run.path("graph", f"{name}-placement.nodedata.json"))
-    overlays.model_explorer_json(overlays.node_values(errors[name]), run.path("graph", f"{name}-sqnr.nodedata.json"))
+    overlays.model_explorer_json(placement[name], run.path("graph", f"{name}-placement.nodedata.json"), model=opt)
+    overlays.model_explorer_json(overlays.node_values(errors[name]), run.path("graph", f"{name}-sqnr.nodedata.json"),
+                                 model=files[name])
     display(ex.figure(f"{name} (ORT-optimized, {provider})", mode=WHOLE, overlay="execution provider"))
 print("Model Explorer node data:", *sorted(p.name for p in (run.run_dir / "graph").glob("*.json")))
 

@@ -135,9 +135,30 @@ def test_pairing_follows_the_graph_and_measures_the_known_error(tmp_path, style)
 def test_model_explorer_node_data(tmp_path):
     path = overlays.model_explorer_json({"/a/MatMul": 12.5, "/b/Add": 30.0, "c": "CPUExecutionProvider"},
                                         tmp_path / "nd.json")
-    data = json.loads(path.read_text())["graphsData"]["main_graph"]
+    data = json.loads(path.read_text())["main_graph"]  # top-level keys are graph ids: no wrapper
     assert data["results"]["/a/MatMul"] == {"value": 12.5} and data["results"]["c"]["value"] == "CPUExecutionProvider"
     assert len(data["gradient"]) == 2
+
+
+def test_model_explorer_loads_the_node_data_with_its_own_package(tmp_path):
+    """Model Explorer's ONNX adapter reads the model; its node-data classes read our file (no network, no server)."""
+    dacite = pytest.importorskip("dacite")
+    pytest.importorskip("model_explorer_onnx")
+    from model_explorer.node_data_builder import GraphNodeData, ModelNodeData
+    from model_explorer_onnx.main import ONNXAdapter
+
+    fp32 = _fp32(tmp_path)
+    graphs = ONNXAdapter().convert(str(fp32), {})["graphs"]
+    main = graphs[0]
+    ops = {n.id: n for n in main.nodes if n.label in ("MatMul", "Add")}
+    values = {nid: float(i) for i, nid in enumerate(sorted(ops))}
+    path = overlays.model_explorer_json(values, tmp_path / "nd.json", model=fp32)
+    raw = json.loads(path.read_text())
+    assert list(raw) == [main.id]  # the file names the graph Model Explorer shows
+    loaded = ModelNodeData(graphsData={k: dacite.from_dict(GraphNodeData, v) for k, v in raw.items()})
+    back = json.loads(loaded.to_json_string())  # what Model Explorer writes back holds everything we wrote
+    assert all(back[g][k] == v for g in raw for k, v in raw[g].items())
+    assert set(loaded.graphsData[main.id].results) == set(ops) and ops  # every key is one of its node ids
 
 
 def test_bad_files_and_names_get_clear_errors(tmp_path):
@@ -184,3 +205,28 @@ def test_executed_graph_notebook_draws_every_node_in_chromium(smoke_run):
         assert len(graphs) >= 6, counts
         assert all(c["want"] == c["drawn"] for c in graphs), counts
         page.locator(".js-plotly-plot").nth(1).screenshot(path=str(artefacts() / "graph-int8-layer0.png"))
+
+
+def test_graph_cli_opens_models_without_encoder_layers(tmp_path, capsys):
+    """`python -m nbutils graph` opens any ONNX model: onnx's own backend cases (Loop, If, Scan, Conv) and ResNet-50."""
+    from pathlib import Path as _Path
+
+    import onnx.backend.test
+    from onnx.backend.test.case.node import collect_testcases
+
+    from nbutils.suite.cli import main
+
+    want = {"test_loop11", "test_if", "test_scan_sum", "test_conv_with_strides_padding"}
+    files = []
+    for case in collect_testcases():
+        if case.name in want:
+            files.append(tmp_path / f"{case.name}.onnx")
+            onnx.save(case.model, files[-1])
+    files.append(_Path(onnx.backend.test.__file__).parent / "data" / "light" / "light_resnet50.onnx")
+    assert len(files) == 5 and files[-1].is_file()
+    for f in files:
+        assert main(["graph", str(f), "--repeat", "1"]) == 0, f
+        out = capsys.readouterr().out
+        assert "no one-layer view" in out and "whole:" in out and "error" not in out, out
+    with pytest.raises(NbUtilsError, match="expand nothing"):  # asking for a layer it lacks says what to do
+        layout.build(load_graph(files[-1]), expand=[0])

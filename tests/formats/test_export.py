@@ -64,10 +64,32 @@ def test_modelopt_qdq_export_quantizes_every_encoder_matmul(tiny):
     rep = to_onnx.qdq_report(v.path)
     # 2 layers x (q, k, v, out, ffn1, ffn2 linears + Q·Kᵀ + softmax·V) = 16 MatMuls, all with INT8 on both inputs;
     # the pooler and classifier Gemms stay float
-    assert rep["matmuls_int8_both_inputs"] == 16 and rep["QuantizeLinear"] == 36
+    # the 12 weights are stored as INT8 tensors read by their DequantizeLinear: 36 DQ, 24 Q (activations only)
+    assert rep["matmuls_int8_both_inputs"] == 16 and rep["DequantizeLinear"] == 36 and rep["QuantizeLinear"] == 24
+    assert v.meta["int8_weights"] == 12
     s = ort_session.make_session(v.path, "cpu", graph_optimization="disable")
     par = to_onnx.parity(torch_predictor(qm), ort_session.ort_predictor(s), _batches(4), "int8")
     assert par["cosine"] > 0.99 and par["parity_ok"]
+
+
+def test_int8_weights_are_int8_and_change_no_output(tiny, tmp_path):
+    """Stored INT8 weights compute exactly what the FP32 weight behind Q/DQ computed, in a smaller file."""
+    import onnx
+
+    qm, _ = quant.quantize_ptq(load_model("random:bert-tiny"), _batches(), quant.Recipe("max"))
+    kw = {"recipe": "ptq-max", "precision": "int8", "source": "x", "task": "classification"}
+    fp = to_onnx.export_torch(qm, tmp_path / "fp", int8_weights=False, **kw)
+    i8 = to_onnx.export_torch(qm, tmp_path / "i8", **kw)
+    weights = [t for t in onnx.load(str(i8.path)).graph.initializer if t.name.endswith("_int8_weight")]
+    assert len(weights) == 12 and all(t.data_type == onnx.TensorProto.INT8 for t in weights)
+    # 12 encoder matrices of 128x128 / 128x512 go from 4 bytes to 1 per value
+    saved = sum(np.prod(t.dims) for t in weights) * 3 / 1e6
+    assert fp.size_mb - i8.size_mb == pytest.approx(saved, rel=0.01)
+    for provider_opt in ("disable", "all"):
+        a = ort_session.ort_predictor(ort_session.make_session(fp.path, "cpu", graph_optimization=provider_opt))
+        b = ort_session.ort_predictor(ort_session.make_session(i8.path, "cpu", graph_optimization=provider_opt))
+        for batch in _batches(2):
+            assert np.array_equal(np.asarray(a(batch)), np.asarray(b(batch))), provider_opt
 
 
 def test_corrupt_truncated_and_unknown_provider(tiny, tmp_path):

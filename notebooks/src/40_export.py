@@ -159,8 +159,10 @@ for name, v in variants.items():
     par = to_onnx.parity(reference, predict, base.validation.batches, v.precision)
     res = evaluate(predict, base.data, base.validation, reference=fp32.predictions)
     main = main_metric(base.data.task)
-    row = {"variant": name, "precision": v.precision, "size_mb": round(v.size_mb, 1), "opset": v.meta["opset"],
-           "Q/DQ pairs": v.meta["QuantizeLinear"], "int8 matmuls (both inputs)": v.meta["matmuls_int8_both_inputs"],
+    row = {"variant": name, "precision": v.precision, "size_mb": round(v.size_mb, 1),
+           "size_vs_fp32": round(v.size_mb / variants["fp32"].size_mb, 2), "opset": v.meta["opset"],
+           "Q (activations)": v.meta["QuantizeLinear"], "DQ": v.meta["DequantizeLinear"],
+           "INT8-stored weights": v.meta.get("int8_weights", 0), "int8 matmuls (both inputs)": v.meta["matmuls_int8_both_inputs"],
            "matmuls": v.meta["matmuls"], **{k: round(x, 3) for k, x in res.metrics.items()},
            f"delta_{main}_pts": round(res.metrics[main] - fp32.metrics[main], 3),
            "delta_95ci": "[{low:+.2f}, {high:+.2f}]".format(**paired_bootstrap(fp32.scores, res.scores)),
@@ -192,7 +194,10 @@ VariantExplorer(table, variant=ptq_recipe).show()
 #   sha256, operator and Q/DQ counts), written atomically, and its own rows in the results database.
 # * Parity is judged per precision (thresholds in `to_onnx.PARITY`): the `parity_ok` column above says which files
 #   passed on this run; a file that fails is shown as failing, never relaxed.
-# * Which INT8 route lost the least accuracy here, and is it also the smallest file? The table answers both.
+# * Which INT8 route lost the least accuracy here, and is it also the smallest file? The table answers both;
+#   `size_vs_fp32` is each file's size as a fraction of the FP32 export's. ModelOpt's Q/DQ files store their
+#   encoder weights as INT8 tensors behind DequantizeLinear (`INT8-stored weights`); their embedding table stays FP32,
+#   which is most of what is left.
 #
 # ## Exercises
 # 1. Open `onnx/<recipe>/variant.json` of the PTQ model: how many Q/DQ pairs guard weights, and how many activations?

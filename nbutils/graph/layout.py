@@ -46,6 +46,7 @@ class DEdge:
     tensor: str
     label: str = ""
     qdq: list[str] = field(default_factory=list)
+    qdq_hover: str = ""  # what the glyph teaches: scale, zero point, dtype, axis, the representable range
 
 
 @dataclass
@@ -87,6 +88,36 @@ def _node_hover(g: Graph, n: Node) -> str:
                 s = q[key]
                 lines.append(f"{key}: " + (f"{s['value']:.4g}" if "value" in s else
                                            f"per-channel min {s['min']:.4g} / median {s['median']:.4g} / max {s['max']:.4g}"))
+    return "<br>".join(lines)
+
+
+def qdq_hover(g: Graph, names: Iterable[str]) -> str:
+    """Hover text of a Q/DQ glyph: per node its scale, zero point and INT8 type, axis, and the range it can represent.
+
+    The range is ``[(qmin - zp) * scale, (qmax - zp) * scale]``: what the calibrator chose (its amax, for a
+    symmetric INT8 quantizer ``127 * scale``); anything outside it saturates.
+    """
+    lines = []
+    for name in names:
+        n = g.nodes[name]
+        q = g.qdq_params(n)
+        head = f"<b>{_e(n.op)}</b> {_e(name[-60:])}"
+        if "scale" not in q:
+            lines.append(head)
+            continue
+        s, z = q["scale"], q.get("zero_point", {})
+        zdt = z.get("dtype", "uint8 (default)") if z else "uint8 (default)"
+        lo, hi = (-128, 127) if "int8" in zdt and "uint" not in zdt else (0, 255)
+        zp = z.get("value", 0.0) if z else 0.0
+        if "value" in s:
+            scale = f"scale {s['value']:.4g}"
+            rng = f"range [{(lo - zp) * s['value']:.4g}, {(hi - zp) * s['value']:.4g}]"
+        else:
+            scale = (f"per-channel scale (axis {q.get('axis', 1)}, {s.get('size', '?')} channels): "
+                     f"min {s.get('min', 0):.4g} / median {s.get('median', 0):.4g} / max {s.get('max', 0):.4g}")
+            rng = f"largest range ±{hi * s.get('max', 0):.4g}"
+        zpt = f"zero point {zp:.4g}" if z and "value" in z else "zero point per channel" if z else "zero point 0"
+        lines.append(f"{head}<br>{_e(scale)}, {_e(zpt)} ({_e(zdt)})<br>{_e(rng)}")
     return "<br>".join(lines)
 
 
@@ -176,6 +207,9 @@ def build(g: Graph, *, show_qdq: bool = False, collapse: bool = True, expand: It
                 edges[key] = DEdge(src, dst, t, f"{t[-40:]}: {g.tensor(t).describe()}", list(passed))
             else:
                 edges[key].qdq += [p for p in passed if p not in edges[key].qdq]
+    for e in edges.values():
+        if e.qdq:
+            e.qdq_hover = qdq_hover(g, e.qdq[:4])
     for name in g.outputs:
         prod = g.producer.get(name)
         if prod in owner:

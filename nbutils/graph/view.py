@@ -56,7 +56,8 @@ def figure(d: Drawing, *, values: Mapping[str, float] | None = None, value_name:
         ey += [y0, y1, None]
         mx, my = (x0 + x1) / 2, (y0 + y1) / 2
         if e.qdq:
-            mid_qdq.append((mx, my, f"<b>Q/DQ</b> on {_e(e.label)}<br>" + "<br>".join(_e(q) for q in e.qdq[:4])))
+            mid_qdq.append((mx, my, f"<b>Q/DQ</b> on {_e(e.label)}<br>" + (e.qdq_hover or
+                                                                           "<br>".join(_e(q) for q in e.qdq[:4]))))
         elif e.label:
             mid_plain.append((mx, my, _e(e.label)))
     fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line={"color": "#999", "width": 1}, hoverinfo="skip",

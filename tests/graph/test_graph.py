@@ -230,3 +230,17 @@ def test_graph_cli_opens_models_without_encoder_layers(tmp_path, capsys):
         assert "no one-layer view" in out and "whole:" in out and "error" not in out, out
     with pytest.raises(NbUtilsError, match="expand nothing"):  # asking for a layer it lacks says what to do
         layout.build(load_graph(files[-1]), expand=[0])
+
+
+def test_qdq_glyph_hover_teaches_scale_zero_point_and_range(tmp_path):
+    """Hovering a Q/DQ diamond shows its scale, zero point, INT8 type and the range the calibrator chose."""
+    d = layout.build(load_graph(_int8(tmp_path)), expand=[0])
+    glyphs = [e for e in d.edges if e.qdq]
+    assert glyphs and all(e.qdq_hover for e in glyphs)
+    x_edge = next(e for e in glyphs if "input_quantizer" in e.qdq_hover)
+    # scale 0.05, zero point 0, int8: the representable range is [-128 * 0.05, 127 * 0.05]
+    assert "scale 0.05" in x_edge.qdq_hover and "zero point 0 (int8)" in x_edge.qdq_hover
+    assert "range [-6.4, 6.35]" in x_edge.qdq_hover
+    fig = view.figure(d)
+    diamonds = next(t for t in fig.data if t.meta == "qdq")
+    assert any("range [-6.4, 6.35]" in h for h in diamonds.hovertext)

@@ -64,6 +64,37 @@ class Drawing:
         return 1 + max((r for _, r in self.pos.values()), default=0)
 
 
+#: (module path pattern, role): a BERT-family node's job, read from the exporter's module path (checked in order).
+_ROLES = ((r"attention/self/query/", "attn · Q proj"), (r"attention/self/key/", "attn · K proj"),
+          (r"attention/self/value/", "attn · V proj"), (r"attention/output/dense/", "attn · out proj"),
+          (r"attention/output/layernorm", "attn · LN"), (r"intermediate/", "FFN · up"),
+          (r"output/dense/", "FFN · down"), (r"output/layernorm", "FFN · LN"), (r"embeddings/", "emb"),
+          (r"pooler/", "pooler"), (r"classifier|qa_outputs", "head"))
+
+
+def short_label(name: str, op: str) -> str:
+    """A box label a reader can tell apart: ``L0 · attn · Q proj`` for a layer's query MatMul, else the op.
+
+    The layer and the role come from the node's module path (``/bert/encoder/layer.0/attention/self/query/MatMul``);
+    names without one (any non-BERT model) keep the operator type.
+    """
+    path = name.lower()
+    m = re.search(r"layers?[._/](\d+)", path)
+    prefix = f"L{m[1]} · " if m else ""
+    for pat, role in _ROLES:
+        if re.search(pat, path):
+            if op in ("MatMul", "Gemm", "LayerNormalization") and not role.startswith(("emb", "pooler", "head")):
+                return prefix + role
+            return prefix + role + " · " + ("+bias" if op == "Add" and not role.endswith("LN") else op)
+    if op == "Add" and re.search(r"output/add(_\d+)?$", path):
+        return prefix + "residual +"
+    if "attention/self/" in path:
+        if op == "MatMul":
+            return prefix + ("attn · ·V" if re.search(r"matmul_\d+$", path) else "attn · QKᵀ")
+        return prefix + "attn · " + op
+    return prefix + op if prefix else op
+
+
 def _node_hover(g: Graph, n: Node) -> str:
     # names and attributes come from the model file: data, never markup (plotly renders hover text as HTML)
     lines = [f"<b>{_e(n.op)}</b> {_e(n.name)}"]
@@ -164,7 +195,7 @@ def build(g: Graph, *, show_qdq: bool = False, collapse: bool = True, expand: It
             box.members.append(n.name)
             owner[n.name] = grp
         else:
-            nodes[n.name] = DNode(n.name, n.op, n.op, [n.name], _node_hover(g, n))
+            nodes[n.name] = DNode(n.name, short_label(n.name, n.op), n.op, [n.name], _node_hover(g, n))
             owner[n.name] = n.name
     for box in nodes.values():
         if box.op == "Layer":

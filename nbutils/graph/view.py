@@ -89,7 +89,7 @@ def figure(d: Drawing, *, values: Mapping[str, float] | None = None, value_name:
                 h += "<br>weight: INT8 (Q/DQ)"
             hover.append(h)
         fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="markers+text" if small else "markers",
-                                 text=[_e(d.nodes[n].label[:18]) for n in members], textposition="middle right",
+                                 text=[_e(d.nodes[n].label[:24]) for n in members], textposition="middle right",
                                  textfont={"size": 9}, marker={"symbol": "square", "size": 13, **marker},
                                  hovertext=hover, hoverinfo="text", name=name, showlegend=legend, meta="nodes",
                                  customdata=members))

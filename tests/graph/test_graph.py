@@ -244,3 +244,18 @@ def test_qdq_glyph_hover_teaches_scale_zero_point_and_range(tmp_path):
     fig = view.figure(d)
     diamonds = next(t for t in fig.data if t.meta == "qdq")
     assert any("range [-6.4, 6.35]" in h for h in diamonds.hovertext)
+
+
+@pytest.mark.parametrize(("name", "op", "label"), [
+    ("/bert/encoder/layer.0/attention/self/query/MatMul", "MatMul", "L0 · attn · Q proj"),
+    ("/bert/encoder/layer.0/attention/self/key/MatMul", "MatMul", "L0 · attn · K proj"),
+    ("/bert/encoder/layer.0/attention/self/value/MatMul", "MatMul", "L0 · attn · V proj"),
+    ("/bert/encoder/layer.2/attention/self/MatMul", "MatMul", "L2 · attn · QKᵀ"),
+    ("/bert/encoder/layer.2/attention/self/MatMul_1", "MatMul", "L2 · attn · ·V"),
+    ("/bert/encoder/layer.1/intermediate/dense/MatMul", "MatMul", "L1 · FFN · up"),
+    ("/bert/encoder/layer.1/output/dense/MatMul", "MatMul", "L1 · FFN · down"),
+    ("/bert/encoder/layer.1/output/Add", "Add", "L1 · residual +"),
+    ("resnetv17_conv0_fwd", "Conv", "Conv"),  # no module path: the operator
+])
+def test_short_labels_tell_q_k_v_apart(name, op, label):
+    assert layout.short_label(name, op) == label

@@ -148,7 +148,8 @@ def test_qdq_export_puts_weights_on_the_grid_and_restores_them(tiny, tmp_path):
     qm, _ = quant.quantize_ptq(load_model("random:bert-tiny"), _batches(), quant.Recipe("max"))
     lin = qm.bert.encoder.layer[0].intermediate.dense
     before = lin.weight.detach().clone()
-    v = to_onnx.export_torch(qm, tmp_path / "ptq", recipe="ptq-max", precision="int8", source="x", task="classification")
+    kw = {"recipe": "ptq-max", "precision": "int8", "source": "x", "task": "classification"}
+    v = to_onnx.export_torch(qm, tmp_path / "ptq", int8_weights=False, **kw)  # FP32 weights behind Q/DQ
     assert torch.equal(lin.weight, before)  # the PyTorch model is left as it was
     with torch.no_grad():
         fq = lin.weight_quantizer(lin.weight).numpy()
@@ -165,3 +166,9 @@ def test_qdq_export_puts_weights_on_the_grid_and_restores_them(tiny, tmp_path):
     codes = w / scale
     assert np.abs(codes - np.round(codes)).max() < 1e-3  # on the grid: no value near a rounding tie
     assert np.array_equal(np.round(codes), np.round(fq / scale))  # the same INT8 codes as PyTorch's fake quantization
+    # the default export stores exactly those codes as the INT8 tensor its DequantizeLinear reads
+    m8 = onnx.load(str(to_onnx.export_torch(qm, tmp_path / "ptq8", **kw).path))
+    dq8 = next(n for n in m8.graph.node if n.op_type == "DequantizeLinear"
+               and "layer.0/intermediate/dense/weight_quantizer" in n.name)
+    stored = next(numpy_helper.to_array(i) for i in m8.graph.initializer if i.name == dq8.input[0])
+    assert stored.dtype == np.int8 and np.array_equal(stored.astype(np.float32), np.round(codes))

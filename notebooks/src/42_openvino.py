@@ -277,11 +277,9 @@ for folder in onnx_files if not ov_ep else []:
     par = to_onnx.parity(ort_session.ort_predictor(ort_session.make_session(v.path, "cpu")), predict,
                          base.validation.batches, v.precision)
     res = evaluate(predict, base.data, base.validation, reference=fp32.predictions, desc=f"{name} (OV EP)")
-    row = {"recipe": name, "precision": v.precision, **{k: round(x, 3) for k, x in res.metrics.items()},
-           f"delta_{main}_pts": round(res.metrics[main] - fp32.metrics[main], 3),
-           "delta_95ci": "[{low:+.2f}, {high:+.2f}]".format(**paired_bootstrap(fp32.scores, res.scores)),
-           "vs_ort_cpu_max_abs": par["max_abs_diff"], "vs_ort_cpu_top1_%": round(par["top1_agreement"], 2),
-           "parity_ok": par["parity_ok"]}
+    row = quant.score_row(name, res, fp32) | {  # metrics, delta to FP32 and its interval, as notebook 70's rows
+        "precision": v.precision, "vs_ort_cpu_max_abs": par["max_abs_diff"],
+        "vs_ort_cpu_top1_%": round(par["top1_agreement"], 2), "parity_ok": par["parity_ok"]}
     ep_rows.append(row)
     engine = engine_for_file("ort-ov", name, v.precision)
     extra = {"variant": name, "file": str(v.path), "sha256": v.meta["sha256"], **on_ov.provenance(),

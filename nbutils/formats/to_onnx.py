@@ -131,9 +131,10 @@ def store_int8_weights(path: Path) -> int:
     A ModelOpt export keeps the FP32 weight behind ``QuantizeLinear -> DequantizeLinear`` (a Q/DQ file as big as
     FP32's). Replacing ``W -> Q`` by the INT8 tensor ``Q(W)`` computed here (round half to even, saturated, per
     axis as the node says) gives the same numbers at a quarter of the size, in the form TensorRT and ONNX Runtime
-    read as INT8 weights. Written here rather than with ModelOpt's ``qdq_to_dq`` because that one skips weights
-    the TorchScript exporter routes through a ``Transpose`` (every ``nn.Linear`` weight: half of BERT's), and it
-    needs onnx-graphsurgeon; a weight behind a Transpose is transposed once, here, into the INT8 tensor.
+    read as INT8 weights. Written here rather than with ModelOpt's ``qdq_to_dq`` because that one (read, not run:
+    ``modelopt.onnx`` needs onnx-graphsurgeon, not installed) takes the axis from the op right after the
+    DequantizeLinear and expects a MatMul/Gemm/Conv there, while the TorchScript exporter puts a ``Transpose``
+    between every ``nn.Linear`` weight's DequantizeLinear and its MatMul; here the axis is the node's own.
     """
     import onnx
     from onnx import numpy_helper
@@ -141,7 +142,6 @@ def store_int8_weights(path: Path) -> int:
     model = onnx.load(str(path))
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
-    producer = {o: n for n in graph.node for o in n.output}
     consumers: dict[str, list[Any]] = {}
     for n in graph.node:
         for i in n.input:
@@ -154,20 +154,14 @@ def store_int8_weights(path: Path) -> int:
     drop: list[Any] = []
     new_inits = []
     for q in [n for n in graph.node if n.op_type == "QuantizeLinear"]:
-        src, chain = q.input[0], None
-        if src in producer and producer[src].op_type == "Transpose" and producer[src].input[0] in inits \
-                and len(consumers.get(src, [])) == 1:
-            chain = producer[src]
-        if src not in inits and chain is None:
+        src = q.input[0]
+        if src not in inits:
             continue  # an activation: quantized at run time
         dqs = consumers.get(q.output[0], [])
         if len(q.input) < 3 or q.input[1] not in consts or q.input[2] not in consts or not dqs \
                 or any(d.op_type != "DequantizeLinear" for d in dqs):
             continue
-        w = numpy_helper.to_array(inits[chain.input[0] if chain else src]).astype(np.float32)
-        if chain is not None:
-            perm = next((list(a.ints) for a in chain.attribute if a.name == "perm"), None)
-            w = np.transpose(w, perm) if perm else w.T
+        w = numpy_helper.to_array(inits[src]).astype(np.float32)
         scale = consts[q.input[1]].astype(np.float32)
         zp = consts[q.input[2]]
         if zp.dtype != np.int8:
@@ -181,7 +175,7 @@ def store_int8_weights(path: Path) -> int:
         new_inits.append(numpy_helper.from_array(q8.astype(np.int8), name))
         for d in dqs:
             d.input[0] = name
-        drop += [q] + ([chain] if chain is not None else [])
+        drop.append(q)
     if not drop:
         return 0
     for n in drop:

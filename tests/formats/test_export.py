@@ -64,9 +64,11 @@ def test_modelopt_qdq_export_quantizes_every_encoder_matmul(tiny):
     rep = to_onnx.qdq_report(v.path)
     # 2 layers x (q, k, v, out, ffn1, ffn2 linears + Q·Kᵀ + softmax·V) = 16 MatMuls, all with INT8 on both inputs;
     # the pooler and classifier Gemms stay float
-    # the 12 weights are stored as INT8 tensors read by their DequantizeLinear: 36 DQ, 24 Q (activations only)
-    assert rep["matmuls_int8_both_inputs"] == 16 and rep["DequantizeLinear"] == 36 and rep["QuantizeLinear"] == 24
+    # the 12 weights are stored as INT8 tensors read by their DequantizeLinear: 36 DQ, 24 Q (activations only),
+    # and one more DQ after the word-embedding Gather (weight-only INT8 table)
+    assert rep["matmuls_int8_both_inputs"] == 16 and rep["DequantizeLinear"] == 37 and rep["QuantizeLinear"] == 24
     assert v.meta["int8_weights"] == 12
+    assert v.meta["int8_embeddings"] == ["bert.embeddings.word_embeddings.weight"]
     s = ort_session.make_session(v.path, "cpu", graph_optimization="disable")
     par = to_onnx.parity(torch_predictor(qm), ort_session.ort_predictor(s), _batches(4), "int8")
     assert par["cosine"] > 0.99 and par["parity_ok"]
@@ -74,22 +76,54 @@ def test_modelopt_qdq_export_quantizes_every_encoder_matmul(tiny):
 
 def test_int8_weights_are_int8_and_change_no_output(tiny, tmp_path):
     """Stored INT8 weights compute exactly what the FP32 weight behind Q/DQ computed, in a smaller file."""
+    import shutil
+
+    import onnx
+
+    qm, _ = quant.quantize_ptq(load_model("random:bert-tiny"), _batches(), quant.Recipe("max"))
+    kw = {"recipe": "ptq-max", "precision": "int8", "source": "x", "task": "classification"}
+    fp = to_onnx.export_torch(qm, tmp_path / "fp", int8_weights=False, **kw)
+    i8 = tmp_path / "i8.onnx"
+    shutil.copy(fp.path, i8)
+    assert to_onnx.store_int8_weights(i8) == 12
+    weights = [t for t in onnx.load(str(i8)).graph.initializer if t.name.endswith("_int8_weight")]
+    assert len(weights) == 12 and all(t.data_type == onnx.TensorProto.INT8 for t in weights)
+    # 12 encoder matrices of 128x128 / 128x512 go from 4 bytes to 1 per value
+    saved = sum(np.prod(t.dims) for t in weights) * 3 / 1e6
+    assert fp.size_mb - i8.stat().st_size / 1e6 == pytest.approx(saved, rel=0.01)
+    for provider_opt in ("disable", "all"):
+        a = ort_session.ort_predictor(ort_session.make_session(fp.path, "cpu", graph_optimization=provider_opt))
+        b = ort_session.ort_predictor(ort_session.make_session(i8, "cpu", graph_optimization=provider_opt))
+        for batch in _batches(2):
+            assert np.array_equal(np.asarray(a(batch)), np.asarray(b(batch))), provider_opt
+
+
+def test_int8_embedding_table_is_small_and_close(tmp_path):
+    """The word-embedding table becomes INT8 codes + one scale per feature; outputs move by quantization noise."""
     import onnx
 
     qm, _ = quant.quantize_ptq(load_model("random:bert-tiny"), _batches(), quant.Recipe("max"))
     kw = {"recipe": "ptq-max", "precision": "int8", "source": "x", "task": "classification"}
     fp = to_onnx.export_torch(qm, tmp_path / "fp", int8_weights=False, **kw)
     i8 = to_onnx.export_torch(qm, tmp_path / "i8", **kw)
-    weights = [t for t in onnx.load(str(i8.path)).graph.initializer if t.name.endswith("_int8_weight")]
-    assert len(weights) == 12 and all(t.data_type == onnx.TensorProto.INT8 for t in weights)
-    # 12 encoder matrices of 128x128 / 128x512 go from 4 bytes to 1 per value
-    saved = sum(np.prod(t.dims) for t in weights) * 3 / 1e6
-    assert fp.size_mb - i8.size_mb == pytest.approx(saved, rel=0.01)
-    for provider_opt in ("disable", "all"):
-        a = ort_session.ort_predictor(ort_session.make_session(fp.path, "cpu", graph_optimization=provider_opt))
-        b = ort_session.ort_predictor(ort_session.make_session(i8.path, "cpu", graph_optimization=provider_opt))
-        for batch in _batches(2):
-            assert np.array_equal(np.asarray(a(batch)), np.asarray(b(batch))), provider_opt
+    graph = onnx.load(str(i8.path)).graph
+    table = next(t for t in graph.initializer if t.name == "bert.embeddings.word_embeddings.weight_int8")
+    assert table.data_type == onnx.TensorProto.INT8 and list(table.dims) == [30522, 128]
+    gather = next(n for n in graph.node if table.name in n.input)
+    dq = next(n for n in graph.node if gather.output[0] in n.input)
+    assert gather.op_type == "Gather" and dq.op_type == "DequantizeLinear"
+    assert next(a.i for a in dq.attribute if a.name == "axis") == -1
+    # the whole file: 3 of every 4 bytes of the encoder matrices and of the table are gone
+    assert i8.size_mb / fp.size_mb < 0.3
+    a = ort_session.ort_predictor(ort_session.make_session(fp.path, "cpu"))
+    b = ort_session.ort_predictor(ort_session.make_session(i8.path, "cpu"))
+    for batch in _batches(2):
+        x, y = np.asarray(a(batch)).ravel(), np.asarray(b(batch)).ravel()
+        assert np.dot(x, y) / np.linalg.norm(x) / np.linalg.norm(y) > 0.99
+    # a float model is exported as it is
+    fp32 = to_onnx.export_torch(load_model("random:bert-tiny"), tmp_path / "f32", recipe="fp32", precision="fp32",
+                                source="x", task="classification")
+    assert fp32.meta["int8_weights"] == 0 and fp32.meta["int8_embeddings"] == []
 
 
 def test_corrupt_truncated_and_unknown_provider(tiny, tmp_path):

@@ -181,3 +181,30 @@ def write_json(dest: str | os.PathLike[str], payload: Any) -> Path:
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file written by :func:`write_json`."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def link_if_identical(path: str | os.PathLike[str], original: str | os.PathLike[str]) -> bool:
+    """Replace ``path`` by a hard link to ``original`` when both hold the same bytes; True if linked.
+
+    A PTQ checkpoint keeps its baseline's weights unchanged (calibration adds ranges, not new weights), so a run
+    folder would otherwise hold the same 87 MB twice. A hard link keeps both folders complete and self-contained
+    (either can be deleted or copied alone) while the bytes are stored once. Where links are not possible (another
+    file system, a platform without them), the copy stays and False is returned.
+    """
+    import filecmp
+
+    path, original = Path(path), Path(original)
+    if not (path.is_file() and original.is_file()) or path.stat().st_size != original.stat().st_size:
+        return False
+    if os.path.samefile(path, original):
+        return True
+    if not filecmp.cmp(path, original, shallow=False):
+        return False
+    tmp = path.with_name(f".{path.name}.link-{os.getpid()}")
+    try:
+        os.link(original, tmp)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False
+    return True

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbutils.core.errors import NbUtilsError
-from nbutils.core.paths import atomic_path, read_json, write_json
+from nbutils.core.paths import atomic_path, link_if_identical, read_json, write_json
 from nbutils.quant.calibration import quantize_ptq
 from nbutils.quant.placement import insert_quantizers, quantizers
 from nbutils.quant.recipes import PLACEMENTS, Recipe
@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 def save_quantized(model: torch.nn.Module, tokenizer: Any, dest: str | Path, meta: dict[str, Any]) -> Path:
     """Save a quantized model: its FP weights (``save_pretrained``), all quantizer ranges, and ``meta``.
 
-    ``meta`` must hold ``placement`` (a :data:`PLACEMENTS` name). Written atomically.
+    ``meta`` must hold ``placement`` (a :data:`PLACEMENTS` name). Written atomically. When ``meta["baseline"]``
+    names the checkpoint the model was calibrated from and the weights are unchanged (PTQ), the weight file is a
+    hard link to the baseline's (:func:`~nbutils.core.paths.link_if_identical`): the bytes are stored once.
     """
     import torch
 
@@ -39,6 +41,11 @@ def save_quantized(model: torch.nn.Module, tokenizer: Any, dest: str | Path, met
         tokenizer.save_pretrained(tmp)
         torch.save({"amax": amax, "enabled": enabled}, tmp / "quantizers.pt")
         write_json(tmp / "nbutils.json", meta)
+    if meta.get("baseline"):
+        from nbutils.training.models import WEIGHT_FILES
+
+        for name in WEIGHT_FILES:  # save_pretrained writes one of them (safetensors, one shard at these sizes)
+            link_if_identical(Path(dest) / name, Path(str(meta["baseline"])) / name)
     return Path(dest)
 
 
@@ -102,7 +109,7 @@ def ensure_ptq(base: Any, run_dir: Path, *, calib_samples: int, calibrator: str 
                        limit=calib_samples).batches
         qm, _ = quantize_ptq(base.model, calib, Recipe(calibrator))
         save_quantized(qm, base.tokenizer, path, {"placement": "trt-bert", "recipe": f"ptq-{calibrator}",
-                                                  "task": base.data.task})
+                                                  "baseline": str(base.path), "task": base.data.task})
     meta = read_json(path / "nbutils.json")
     model = load_quantized(path, task=base.data.task, num_labels=max(base.data.num_labels, 2),
                            device=model_device(base.model))

@@ -108,3 +108,26 @@ def test_bad_inputs_get_clear_errors():
 def test_sqnr():
     ref = np.array([1.0, -1.0, 2.0])
     assert quant.sqnr_db(ref, ref * 1.1) == pytest.approx(20.0)
+
+
+def test_ptq_checkpoint_shares_its_baselines_weight_file(tmp_path):
+    """PTQ changes no weight: the saved checkpoint's weight file is the baseline's (one copy on disk), and loads."""
+    import os
+
+    from nbutils.training.models import load_tokenizer, save_checkpoint
+
+    tok = load_tokenizer("random:bert-tiny")
+    base = save_checkpoint(_tiny(), tok, tmp_path / "base", {})
+    from nbutils.training.models import load_model
+
+    qm, _ = quant.quantize_ptq(load_model(str(base)), _batches(), quant.Recipe("max"))
+    path = quant.save_quantized(qm, tok, tmp_path / "q", {"placement": "trt-bert", "baseline": str(base)})
+    assert os.path.samefile(path / "model.safetensors", base / "model.safetensors")
+    feed = {k: torch.as_tensor(v) for k, v in _batches(1)[0].items()}
+    with torch.no_grad():
+        assert torch.allclose(qm(**feed).logits, quant.load_quantized(path)(**feed).logits, atol=1e-5)
+    # a model whose weights changed (QAT) keeps its own file
+    with torch.no_grad():
+        next(qm.parameters()).add_(1.0)
+    other = quant.save_quantized(qm, tok, tmp_path / "qat", {"placement": "trt-bert", "baseline": str(base)})
+    assert not os.path.samefile(other / "model.safetensors", base / "model.safetensors")

@@ -3,7 +3,9 @@
 Specs (the notebooks' ``data`` parameter):
 
 * ``"embedded"`` (default): the project's own sentiment set shipped in ``nbutils/training/data``
-  (800 original sentences, balanced, fixed 640/160 split; see ``tools/make_embedded_dataset.py``).
+  (2,600 composed sentences, balanced, fixed 1,600/1,000 split, with negation, contrast, graded and mixed
+  opinions, implicit and sarcastic ones and words seen only in validation; a ``kind`` column names the
+  phenomenon; see ``tools/make_embedded_dataset.py``).
 * a local folder with ``train`` and ``validation`` (or ``dev``) files in TSV, CSV, JSON or JSONL,
   GLUE-style: a text column ``sentence`` (or ``text``) and an integer ``label`` column,
   e.g. ``../shared/data/sst2``.

@@ -1,15 +1,20 @@
 """What to draw and where: Q/DQ folding, encoder-layer collapsing, and a layered top-to-bottom layout.
 
-The layout is Sugiyama-style: longest-path layers from networkx's topological generations (every edge points
-down), then barycenter sweeps to reduce crossings. Written here rather than taken from grandalf: grandalf's
-pure-Python Sugiyama needs minutes on a BERT-base Q/DQ graph (well over a thousand nodes), while the budget is
-seconds on two cores; networkx gives the layering, numpy the sweeps.
+The layout is Graphviz ``dot`` (the layered layout Netron's dagre follows: ranks, crossing reduction, long edges
+straightened and routed around boxes as splines), run as a program with ``-Tplain`` (positions and spline control
+points as text; no Python binding needed). Where ``dot`` is not installed, :func:`layered_layout` is the fallback,
+said in the drawing's ``engine``: longest-path layers from networkx's topological generations, then barycenter
+sweeps, straight edges. That fallback is written here rather than taken from grandalf: grandalf's pure-Python
+Sugiyama needs minutes on a BERT-base Q/DQ graph (well over a thousand nodes), while the budget is seconds.
 """
 
 from __future__ import annotations
 
 import html
+import math
 import re
+import shutil
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,17 +56,24 @@ class DEdge:
 
 @dataclass
 class Drawing:
-    """Nodes with positions (x, rank) and edges: everything :mod:`nbutils.graph.view` needs."""
+    """Nodes, edges and where they go: everything :mod:`nbutils.graph.view` needs.
+
+    Coordinates are in inches (Graphviz's unit), ``y`` growing downwards: ``pos`` is a box's centre, ``size`` its
+    width and height, ``paths[i]`` the polyline of ``edges[i]`` from its source box to its target box.
+    """
 
     nodes: dict[str, DNode]
     edges: list[DEdge]
-    pos: dict[str, tuple[float, int]]
+    pos: dict[str, tuple[float, float]]
     title: str = ""
+    size: dict[str, tuple[float, float]] = field(default_factory=dict)
+    paths: list[list[tuple[float, float]]] = field(default_factory=list)
+    engine: str = ""  # "graphviz dot" or the built-in fallback
 
     @property
     def ranks(self) -> int:
-        """Number of layers of the layout."""
-        return 1 + max((r for _, r in self.pos.values()), default=0)
+        """Number of layers of the layout (distinct box rows)."""
+        return len({round(y, 2) for _, y in self.pos.values()})
 
 
 #: (module path pattern, role): a BERT-family node's job, read from the exporter's module path (checked in order).
@@ -247,8 +259,147 @@ def build(g: Graph, *, show_qdq: bool = False, collapse: bool = True, expand: It
             edges[(owner[prod], f"output:{name}", name)] = DEdge(owner[prod], f"output:{name}", name,
                                                                   f"{name}: {g.tensor(name).describe()}")
     drawing = Drawing(nodes, list(edges.values()), {}, title)
-    drawing.pos = layered_layout(list(nodes), [(e.src, e.dst) for e in drawing.edges])
+    place(drawing)
     return drawing
+
+
+#: Box height and the width of one label character, in inches (9-point text, as the figure draws it).
+BOX_H, CHAR_W = 0.32, 0.075
+
+
+def box_size(node: DNode) -> tuple[float, float]:
+    """Width and height of a node's box, in inches: wide enough for its label."""
+    if node.op == "Layer":
+        return max(1.6, CHAR_W * len(node.label) + 0.4), BOX_H * 1.6
+    return max(0.55, CHAR_W * len(node.label[:28]) + 0.25), BOX_H
+
+
+def place(d: Drawing, *, use_dot: bool | None = None) -> Drawing:
+    """Fill ``d.pos``, ``d.size`` and ``d.paths``: Graphviz ``dot`` where installed, else :func:`layered_layout`."""
+    d.size = {n: box_size(box) for n, box in d.nodes.items()}
+    if use_dot is None:
+        use_dot = dot_available()
+    if use_dot:
+        d.pos, d.paths = dot_layout(d)
+        d.engine = "graphviz dot"
+        return d
+    ranks = layered_layout(list(d.nodes), [(e.src, e.dst) for e in d.edges])
+    width = max((w for w, _ in d.size.values()), default=1.0)
+    d.pos = {n: (x * (width + 0.25), r * (BOX_H * 1.6 + 0.45)) for n, (x, r) in ranks.items()}
+    d.paths = [[d.pos[e.src], d.pos[e.dst]] for e in d.edges]
+    d.engine = "built-in layered layout" + ("" if dot_available() else
+                                            " (Graphviz is not installed: apt-get install graphviz)")
+    return d
+
+
+def dot_available() -> bool:
+    """Whether Graphviz's ``dot`` program is on the PATH."""
+    return shutil.which("dot") is not None
+
+
+def _bezier(ctrl: list[tuple[float, float]], steps: int = 8) -> list[tuple[float, float]]:
+    """Points along a piecewise cubic Bézier spline given as 3k+1 control points (Graphviz's edge splines)."""
+    pts = [ctrl[0]]
+    for i in range(0, len(ctrl) - 3, 3):
+        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = ctrl[i:i + 4]
+        for k in range(1, steps + 1):
+            t = k / steps
+            a, b, c, e = (1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t * t * (1 - t), t ** 3
+            pts.append((a * x0 + b * x1 + c * x2 + e * x3, a * y0 + b * y1 + c * y2 + e * y3))
+    return pts
+
+
+def dot_layout(d: Drawing, *, timeout_s: float = 60.0) -> tuple[dict[str, tuple[float, float]],
+                                                                  list[list[tuple[float, float]]]]:
+    """Lay ``d`` out with ``dot -Tplain``: box centres and one polyline per edge (splines sampled), y downwards.
+
+    Nodes are passed as ``n0, n1, ...`` (a model's names never reach Graphviz's parser); boxes have fixed sizes
+    (:func:`box_size`) so that the figure's boxes are the ones Graphviz routed the edges around.
+    """
+    ids = {n: f"n{i}" for i, n in enumerate(d.nodes)}
+    back = {v: k for k, v in ids.items()}
+    lines = ["digraph G {", "rankdir=TB; nodesep=0.25; ranksep=0.4; splines=spline;",
+             "node [shape=box, fixedsize=true, label=\"\"];"]
+    lines += [f"{ids[n]} [width={w:.3f}, height={h:.3f}];" for n, (w, h) in d.size.items()]
+    lines += [f"{ids[e.src]} -> {ids[e.dst]};" for e in d.edges]
+    lines.append("}")
+    try:
+        out = subprocess.run(["dot", "-Tplain"], input="\n".join(lines), capture_output=True, text=True,
+                             timeout=timeout_s, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise NbUtilsError(f"Graphviz dot failed: {exc}", "install Graphviz (Debian: apt-get install graphviz) "
+                           "or lay out without it: layout.place(drawing, use_dot=False)") from exc
+    height = 0.0
+    pos: dict[str, tuple[float, float]] = {}
+    splines: dict[tuple[str, str], list[list[tuple[float, float]]]] = {}
+    for line in out.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "graph":
+            height = float(f[3])
+        elif f[0] == "node":
+            pos[back[f[1]]] = (float(f[2]), height - float(f[3]))
+        elif f[0] == "edge":
+            n = int(f[3])
+            ctrl = [(float(f[4 + 2 * i]), height - float(f[5 + 2 * i])) for i in range(n)]
+            splines.setdefault((back[f[1]], back[f[2]]), []).append(_bezier(ctrl))
+    paths = []
+    for e in d.edges:
+        found = splines.get((e.src, e.dst))
+        path = found.pop(0) if found else [pos[e.src], pos[e.dst]]
+        # from the source box's edge to the target box's edge (dot stops short of the head for its arrowhead)
+        paths.append(path)
+    return pos, paths
+
+
+def _segments(path: list[tuple[float, float]]) -> list[tuple[float, float, float, float]]:
+    return [(a[0], a[1], b[0], b[1]) for a, b in zip(path, path[1:], strict=False)]
+
+
+def _cross(s: tuple[float, float, float, float], t: tuple[float, float, float, float]) -> bool:
+    """Whether two segments cross at a point inside both (touching ends do not count)."""
+    (ax, ay, bx, by), (cx, cy, dx, dy) = s, t
+    d1 = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    d2 = (bx - ax) * (dy - ay) - (by - ay) * (dx - ax)
+    d3 = (dx - cx) * (ay - cy) - (dy - cy) * (ax - cx)
+    d4 = (dx - cx) * (by - cy) - (dy - cy) * (bx - cx)
+    return d1 * d2 < 0 and d3 * d4 < 0
+
+
+def crossings(d: Drawing) -> int:
+    """Edge crossings of a placed drawing: points where two edges' paths cross (edges sharing a box excluded)."""
+    boxes = [(min(x for x, _ in p), min(y for _, y in p), max(x for x, _ in p), max(y for _, y in p))
+             for p in d.paths]
+    segs = [_segments(p) for p in d.paths]
+    count = 0
+    for i in range(len(d.edges)):
+        for j in range(i + 1, len(d.edges)):
+            a, b = d.edges[i], d.edges[j]
+            if {a.src, a.dst} & {b.src, b.dst}:
+                continue
+            bi, bj = boxes[i], boxes[j]
+            if bi[2] < bj[0] or bj[2] < bi[0] or bi[3] < bj[1] or bj[3] < bi[1]:
+                continue
+            count += sum(_cross(s, t) for s in segs[i] for t in segs[j])
+    return count
+
+
+def edges_through_boxes(d: Drawing, *, margin: float = 0.02) -> list[tuple[DEdge, str]]:
+    """(edge, box) pairs where an edge's path enters a box other than its own two (shrunk by ``margin``)."""
+    hits = []
+    for e, path in zip(d.edges, d.paths, strict=True):
+        pts = [path[0]]
+        for (x0, y0), (x1, y1) in zip(path, path[1:], strict=False):  # straight parts: test points along them
+            k = max(1, int(math.hypot(x1 - x0, y1 - y0) / 0.05))
+            pts += [(x0 + (x1 - x0) * t / k, y0 + (y1 - y0) * t / k) for t in range(1, k + 1)]
+        for n, (cx, cy) in d.pos.items():
+            if n in (e.src, e.dst):
+                continue
+            w, h = d.size[n]
+            if any(abs(x - cx) < w / 2 - margin and abs(y - cy) < h / 2 - margin for x, y in pts):
+                hits.append((e, n))
+    return hits
 
 
 def layered_layout(nodes: list[str], edges: list[tuple[str, str]], sweeps: int = 4) -> dict[str, tuple[float, int]]:
@@ -311,4 +462,4 @@ def search(g: Graph, query: str) -> list[str]:
 def summary(drawing: Drawing) -> dict[str, Any]:
     """Counts of a drawing (for tests and the notebook's text)."""
     return {"nodes": len(drawing.nodes), "edges": len(drawing.edges), "ranks": drawing.ranks,
-            "qdq_glyphs": sum(1 for e in drawing.edges if e.qdq)}
+            "qdq_glyphs": sum(1 for e in drawing.edges if e.qdq), "layout": drawing.engine}

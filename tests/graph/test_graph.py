@@ -70,25 +70,44 @@ def _int8(tmp_path, *, residual_qdq=True, style="modelopt"):
     return _save(tmp_path / f"int8-{style}-{residual_qdq}.onnx", nodes, inits)
 
 
-def test_layout_edges_point_down_nodes_do_not_overlap_and_join_the_right_nodes(tmp_path):
+def _inside(pt, centre, size, grow):
+    return abs(pt[0] - centre[0]) <= size[0] / 2 + grow and abs(pt[1] - centre[1]) <= size[1] / 2 + grow
+
+
+@pytest.mark.parametrize("use_dot", [True, False])
+def test_layout_edges_point_down_nodes_do_not_overlap_and_join_the_right_nodes(tmp_path, use_dot):
+    if use_dot and not layout.dot_available():
+        pytest.skip("Graphviz dot is not installed (make install / .ci/run install it)")
     g = load_graph(_int8(tmp_path))
     for kw in ({"collapse": False}, {"collapse": False, "show_qdq": True}, {}):
-        d = layout.build(g, **kw)
+        d = layout.place(layout.build(g, **kw), use_dot=use_dot)
+        assert d.engine.startswith("graphviz") == use_dot
         for e in d.edges:
             assert d.pos[e.src][1] < d.pos[e.dst][1], f"edge {e.src} -> {e.dst} does not point down"
-        seen = {(x, r) for x, r in d.pos.values()}
-        assert len(seen) == len(d.pos), "two nodes share a position"
+        names = list(d.pos)
+        for i, a in enumerate(names):  # no two boxes overlap
+            for b in names[i + 1:]:
+                (xa, ya), (wa, ha), (xb, yb), (wb, hb) = d.pos[a], d.size[a], d.pos[b], d.size[b]
+                assert abs(xa - xb) >= (wa + wb) / 2 or abs(ya - yb) >= (ha + hb) / 2, (a, b)
+        if use_dot:  # the fallback draws straight edges, which may cross boxes: the reason dot is preferred
+            assert layout.edges_through_boxes(d) == []
         fig = view.figure(d)
         assert view.drawn_nodes(fig) == len(d.nodes)
-        # every drawn edge segment starts at its source's box and ends at its target's box
+        # every drawn edge starts at its source's box and ends at its target's box (dot leaves room for the head)
         edge_trace = next(t for t in fig.data if t.meta == "edges")
-        segs = [(edge_trace.x[i], edge_trace.y[i], edge_trace.x[i + 1], edge_trace.y[i + 1])
-                for i in range(0, len(edge_trace.x), 3)]
-        boxes = {}
-        for t in fig.data:
-            if t.meta == "nodes":
-                boxes |= {n: (x, y) for n, x, y in zip(t.customdata, t.x, t.y, strict=True)}
-        assert [(boxes[e.src] + boxes[e.dst]) for e in d.edges] == [tuple(s) for s in segs]
+        xs, ys = list(edge_trace.x), list(edge_trace.y)
+        drawn, cur = [], []
+        for x, y in zip(xs, ys, strict=True):
+            if x is None:
+                drawn.append(cur)
+                cur = []
+            else:
+                cur.append((x, -y))
+        assert len(drawn) == len(d.edges)
+        for e, path in zip(d.edges, drawn, strict=True):
+            assert _inside(path[0], d.pos[e.src], d.size[e.src], 0.05), e
+            assert _inside(path[-1], d.pos[e.dst], d.size[e.dst], 0.2), e
+        assert len(next(t for t in fig.data if t.meta == "arrows").x) == len(d.edges)
     folded = layout.build(g, collapse=False)
     mm = "/bert/encoder/layer.0/dense/MatMul"
     assert any(e.dst == mm and e.src == "input:x" and len(e.qdq) == 2 for e in folded.edges)  # one glyph, Q and DQ

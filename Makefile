@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,lab]"
+	@# notebook 50 lays graphs out with Graphviz's dot (a built-in layout is the fallback, said in the notebook)
+	@command -v dot >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get install -y -qq graphviz >/dev/null || (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null); \
+	  else echo "note: Graphviz is missing (apt-get install graphviz); graphs use the built-in layout"; fi; }
 	touch $(STAMP)
 
 run: install                 ## execute the whole suite: make run ARGS="--profile default -p data=../shared/data/sst2"

@@ -183,3 +183,27 @@ def test_squad_path_end_to_end_gives_the_int8_table(squad_file, tmp_path, monkey
     assert any(m.startswith("qat (ONNX Runtime INT8") for m in table.model)
     assert {"exact_match", "f1", "Δ f1", "95% CI"} <= set(table.columns)
     assert table["95% CI"].iloc[1:].str.match(r"\[[+-]\d+\.\d\d, [+-]\d+\.\d\d\]").all()
+
+
+def test_graph_layout_of_the_smoke_runs_int8_files_is_readable(smoke_run):
+    """Layer 0 of ModelOpt's Q/DQ file and of ONNX Runtime's static file: few edge crossings, no edge through a box."""
+    import os
+
+    from nbutils.graph import layout
+    from nbutils.graph.model import load_graph
+
+    if not layout.dot_available():
+        if os.environ.get("CI"):
+            pytest.fail("Graphviz dot is missing in CI: .ci/run and make install install the graphviz package")
+        pytest.skip("Graphviz dot is not installed (apt-get install graphviz)")
+    _, run_dir, _ = smoke_run
+    modelopt = next(p for p in sorted((run_dir / "onnx").glob("ptq-*/model.onnx")) if "mixed" not in p.parent.name)
+    for path, most in ((modelopt, 20), (run_dir / "onnx" / "ort-static-minmax" / "model.onnx", 5)):
+        d = layout.build(load_graph(path), expand=[0])
+        assert d.engine == "graphviz dot"
+        assert layout.crossings(d) <= most, (path.parent.name, layout.crossings(d))
+        assert layout.edges_through_boxes(d) == [], path.parent.name
+        # nothing floats: every box but the graph's inputs has an incoming edge (weight Transposes are folded,
+        # outputs made by a folded DequantizeLinear are joined to the node behind it)
+        fed = {e.dst for e in d.edges}
+        assert [n for n in d.nodes if n not in fed and not n.startswith("input:")] == [], path.parent.name

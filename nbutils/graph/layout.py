@@ -164,9 +164,39 @@ def qdq_hover(g: Graph, names: Iterable[str]) -> str:
     return "<br>".join(lines)
 
 
-def _trace_back(g: Graph, tensor: str) -> tuple[str | None, list[str], bool]:
-    """Follow ``tensor`` up through Q/DQ nodes: (producing non-Q/DQ node or input, Q/DQ nodes passed, from weight)."""
-    t, stop, passed = g.climb(tensor, lambda n: n.op in QDQ_OPS)
+#: Operators that only reshape or retype a weight on its way to the node that uses it (folded into that node).
+WEIGHT_SIDE_OPS = frozenset({"Transpose", "Cast", "Reshape", "Unsqueeze", "Squeeze", "Identity", "Flatten"})
+
+
+def weight_side_nodes(g: Graph) -> set[str]:
+    """Nodes that only prepare a weight: a :data:`WEIGHT_SIDE_OPS` node fed (through Q/DQ) by initializers only.
+
+    The TorchScript exporter puts a ``Transpose`` between every ``nn.Linear`` weight's DequantizeLinear and its
+    MatMul; drawn as a box, it floats beside the MatMul with no incoming edge. Netron folds such nodes into the
+    node they feed; so does this view (the consumer's hover says its weight is INT8).
+    """
+    const = set(g.initializers)
+    folded: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for n in g.nodes.values():
+            if n.outputs[0] in const or not (n.op in WEIGHT_SIDE_OPS or n.op in QDQ_OPS or n.op == "Constant"):
+                continue
+            ins = [t for t in n.inputs if t]
+            if all(t in const for t in ins):
+                const.update(n.outputs)
+                if n.op in WEIGHT_SIDE_OPS:
+                    folded.add(n.name)
+                changed = True
+    return folded
+
+
+def _trace_back(g: Graph, tensor: str, weight_side: set[str] | frozenset[str] = frozenset()
+                ) -> tuple[str | None, list[str], bool]:
+    """Follow ``tensor`` up through Q/DQ (and weight-side) nodes: (producer or input, Q/DQ passed, from weight)."""
+    t, stop, passed = g.climb(tensor, lambda n: n.op in QDQ_OPS or n.name in weight_side)
+    passed = [p for p in passed if p not in weight_side]
     if stop is not None:
         return stop.name, passed, False
     if t in g.initializers:
@@ -198,8 +228,9 @@ def build(g: Graph, *, show_qdq: bool = False, collapse: bool = True, expand: It
                            "expand nothing: this graph has no layer.N blocks, its collapsed and whole views show it all")
     nodes: dict[str, DNode] = {}
     owner: dict[str, str] = {}  # ONNX node -> drawn node id
+    weight_side = weight_side_nodes(g) if not show_qdq else set()
     for n in g.nodes.values():
-        if (not show_qdq and n.op in QDQ_OPS) or n.op == "Constant":
+        if (not show_qdq and n.op in QDQ_OPS) or n.op == "Constant" or n.name in weight_side:
             continue  # Q/DQ fold onto edges; a Constant's value shows in its consumer's hover, like an initializer
         grp = _group_of(n, collapse, expand)
         if grp:
@@ -235,7 +266,7 @@ def build(g: Graph, *, show_qdq: bool = False, collapse: bool = True, expand: It
                 prod = g.producer.get(t) or (f"input:{t}" if t in g.inputs else None)
                 passed, weight = [], t in g.initializers
             else:
-                prod, passed, weight = _trace_back(g, t)
+                prod, passed, weight = _trace_back(g, t, weight_side)
             if weight:
                 if passed:
                     nodes[dst].quantized_weight = True
@@ -253,11 +284,14 @@ def build(g: Graph, *, show_qdq: bool = False, collapse: bool = True, expand: It
     for e in edges.values():
         if e.qdq:
             e.qdq_hover = qdq_hover(g, e.qdq[:4])
-    for name in g.outputs:
-        prod = g.producer.get(name)
+    for name in g.outputs:  # an output made by a folded DequantizeLinear joins the node behind it, glyph and all
+        prod, passed = g.producer.get(name), []
+        if prod not in owner:
+            prod, passed, _ = _trace_back(g, name, weight_side)
         if prod in owner:
             edges[(owner[prod], f"output:{name}", name)] = DEdge(owner[prod], f"output:{name}", name,
-                                                                  f"{name}: {g.tensor(name).describe()}")
+                                                                  f"{name}: {g.tensor(name).describe()}", list(passed),
+                                                                  qdq_hover(g, passed[:4]) if passed else "")
     drawing = Drawing(nodes, list(edges.values()), {}, title)
     place(drawing)
     return drawing

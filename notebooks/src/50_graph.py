@@ -73,7 +73,11 @@ pd.DataFrame([{"file": k, "path": str(p), "nodes": len(ex.graph(k).nodes), "enco
 # %% [markdown]
 # ## Step 2: the FP32 graph, one box per encoder layer
 # Hover a box for its operators; hover a node for its attributes, inputs and outputs (shapes and dtypes from ONNX
-# shape inference) and its initializers' statistics. Edges carry the tensor's shape on hover.
+# shape inference) and its initializers' statistics. Edges carry the tensor's shape on hover. Boxes are placed by
+# Graphviz's `dot` (the layered layout Netron's dagre follows: edges routed around boxes as curves, arrowheads);
+# where Graphviz is not installed a simpler built-in layout with straight edges stands in, and the `layout` entry
+# printed in Step 3 says which one drew this run's figures. Weight-side `Transpose`s fold into the MatMul they feed.
+# Drag to pan, scroll or box-select to zoom; a tall graph opens on its top part.
 
 # %%
 ex.figure("fp32", mode=COLLAPSED)
@@ -87,7 +91,7 @@ ex.figure("fp32", mode=COLLAPSED)
 int8_names = [k for k in files if k != "fp32"]
 for name in int8_names:
     d = layout.build(ex.graph(name), expand=[expand_layer], show_qdq=show_qdq)
-    print(name, layout.summary(d))
+    print(name, layout.summary(d), "edge crossings:", layout.crossings(d))
     display(ex.figure(name, mode=f"layer {expand_layer}", show_qdq=show_qdq))
 
 # %% [markdown]

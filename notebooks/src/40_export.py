@@ -11,6 +11,9 @@
 #
 # **What you need:** notebooks 10-30 (anything missing is built here; QAT variants need notebook 30 or are trained
 # here briefly). CPU only; the CUDA/TensorRT rows say plainly when those providers are absent.
+#
+# **Default profile:** two of ONNX Runtime's four static calibrators (minmax, percentile-99.999) and one Optimum
+# level (O2); `--profile sst2` (or `-p ort_calibrators=...`) runs all four and O1-O3.
 
 # %% tags=["parameters"]
 model: str = "default"  # model spec, as in notebook 10
@@ -26,8 +29,8 @@ device: str = "auto"  # where PyTorch trains, calibrates and evaluates: auto (CU
 train_precision: str = "auto"  # FP32 fine-tuning arithmetic: auto (BF16 autocast on a GPU), fp32 or bf16
 calib_samples: int = 512  # calibration sentences (training split) for ONNX Runtime static quantization
 opset: int = 17  # ONNX opset (17 or newer)
-ort_calibrators: list = ["minmax", "entropy", "percentile-99.99", "percentile-99.999"]  # ONNX Runtime static calibrators
-optimum_levels: list = ["O1", "O2", "O3"]  # Optimum ORTOptimizer levels to export (O4 needs a GPU)
+ort_calibrators: list = ["minmax", "percentile-99.999"]  # ONNX Runtime static calibrators (sst2/gpu profiles: all four)
+optimum_levels: list = ["O2"]  # Optimum ORTOptimizer levels to export (sst2/gpu profiles: O1-O3; O4 needs a GPU)
 qat_epochs: float = 0.5  # QAT epochs if notebook 30 has not produced the QAT models
 smoke: bool = False  # CI mode: tiny data, few calibration sentences (the smoke profile also picks one calibrator)
 run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)

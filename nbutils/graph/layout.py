@@ -123,7 +123,18 @@ def _node_hover(g: Graph, n: Node) -> str:
                         if "min" in s else "")
                 lines.append(_e(f"{kind}: {t[-60:]} (initializer {desc}{stat})"))
             else:
-                lines.append(_e(f"{kind}: {t[-60:]} {desc}"))
+                via = g.nodes[g.producer[t]].op if kind == "in" and t in g.producer else ""
+                arith = " = INT8 codes × scale (DequantizeLinear)" if via == "DequantizeLinear" else ""
+                lines.append(_e(f"{kind}: {t[-60:]} {desc}{arith}"))
+    if n.op not in QDQ_OPS:
+        def from_dq(t: str) -> bool:  # reaches a DequantizeLinear, maybe through a Transpose/Reshape of it
+            _, stop, _ = g.climb(t, lambda m: m.op in WEIGHT_SIDE_OPS)
+            return stop is not None and stop.op == "DequantizeLinear"
+
+        ins = [t for t in n.inputs if t and t not in g.initializers]
+        int8 = sum(1 for t in ins if from_dq(t))
+        if int8:
+            lines.append(f"<b>inputs: {int8} of {len(ins)} INT8 (through Q/DQ), {len(ins) - int8} float</b>")
     if n.op in QDQ_OPS:
         q = g.qdq_params(n)
         for key in ("scale", "zero_point"):

@@ -263,6 +263,10 @@ def test_qdq_glyph_hover_teaches_scale_zero_point_and_range(tmp_path):
     fig = view.figure(d)
     diamonds = next(t for t in fig.data if t.meta == "qdq")
     assert any("range [-6.4, 6.35]" in h for h in diamonds.hovertext)
+    # a compute node says which of its inputs arrive as INT8: the MatMul's activation and its weight both do
+    mm = d.nodes["/bert/encoder/layer.0/dense/MatMul"]
+    assert "inputs: 2 of 2 INT8 (through Q/DQ), 0 float" in mm.hover
+    assert "INT8 codes × scale (DequantizeLinear)" in mm.hover
 
 
 @pytest.mark.parametrize(("name", "op", "label"), [

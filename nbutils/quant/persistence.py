@@ -24,8 +24,10 @@ def save_quantized(model: torch.nn.Module, tokenizer: Any, dest: str | Path, met
     """Save a quantized model: its FP weights (``save_pretrained``), all quantizer ranges, and ``meta``.
 
     ``meta`` must hold ``placement`` (a :data:`PLACEMENTS` name). Written atomically. When ``meta["baseline"]``
-    names the checkpoint the model was calibrated from and the weights are unchanged (PTQ), the weight file is a
-    hard link to the baseline's (:func:`~nbutils.core.paths.link_if_identical`): the bytes are stored once.
+    names the checkpoint the model came from, nothing is stored twice: unchanged weights (PTQ) make the weight
+    file a hard link to the baseline's (:func:`~nbutils.core.paths.link_if_identical`); changed ones (QAT) are
+    stored without the large tensors that still equal the baseline's, e.g. the frozen word embeddings
+    (:func:`~nbutils.training.models.save_weights`; :func:`load_quantized` reads them back from the baseline).
     """
     import torch
 
@@ -35,18 +37,27 @@ def save_quantized(model: torch.nn.Module, tokenizer: Any, dest: str | Path, met
     amax = {name: q.amax.detach().cpu() for name, q in quantizers(model, enabled_only=False)
             if getattr(q, "amax", None) is not None}
     enabled = [name for name, _ in quantizers(model)]
+    from nbutils.training.models import SHARED_KEY, WEIGHT_FILES, save_weights
+
+    baseline = meta.get("baseline")
+    plain = {k: v for k, v in model.state_dict().items() if "_quantizer" not in k}
     with atomic_path(dest, is_dir=True) as tmp:
-        plain = {k: v for k, v in model.state_dict().items() if "_quantizer" not in k}
         model.save_pretrained(tmp, state_dict=plain)
         tokenizer.save_pretrained(tmp)
         torch.save({"amax": amax, "enabled": enabled}, tmp / "quantizers.pt")
+        if baseline and not _same_bytes(tmp / WEIGHT_FILES[0], Path(str(baseline)) / WEIGHT_FILES[0]):
+            (tmp / WEIGHT_FILES[0]).unlink()
+            meta = {**meta, SHARED_KEY: save_weights(model, tmp, plain, baseline)}
         write_json(tmp / "nbutils.json", meta)
-    if meta.get("baseline"):
-        from nbutils.training.models import WEIGHT_FILES
-
-        for name in WEIGHT_FILES:  # save_pretrained writes one of them (safetensors, one shard at these sizes)
-            link_if_identical(Path(dest) / name, Path(str(meta["baseline"])) / name)
+    if baseline:
+        link_if_identical(Path(dest) / WEIGHT_FILES[0], Path(str(baseline)) / WEIGHT_FILES[0])
     return Path(dest)
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    import filecmp
+
+    return a.is_file() and b.is_file() and a.stat().st_size == b.stat().st_size and filecmp.cmp(a, b, shallow=False)
 
 
 def load_quantized(path: str | Path, *, task: str = "classification", num_labels: int = 2,

@@ -88,6 +88,10 @@ def run_qat(base: Any, ptq_model: Any, run_dir: Path, *, epochs: float, lr: floa
                    shuffle=True, seed=cfg.seed + 1).batches
     main = main_metric(base.data.task)
     student = copy.deepcopy(ptq_model)
+    # The word-embedding table is not quantized (ModelOpt quantizes Linear inputs and weights), so QAT has nothing
+    # to adapt there; frozen, it stays the baseline's and the checkpoint stores it once (save_quantized), and
+    # AdamW keeps no state for its vocabulary x hidden values.
+    student.get_input_embeddings().weight.requires_grad_(False)
     steps = max(1, int(len(train) * epochs))
 
     def score() -> float:
@@ -98,5 +102,6 @@ def run_qat(base: Any, ptq_model: Any, run_dir: Path, *, epochs: float, lr: floa
                     eval_every=eval_every or max(1, steps // 8), eval_fn=score, on_log=on_log)
     save_quantized(student, base.tokenizer, qat_dir(run_dir, cfg.key(), kd is not None),
                    {"placement": "trt-bert", "recipe": "qat-kd" if kd else "qat", "from": from_recipe,
-                    "task": base.data.task, "qat": QATConfig(epochs, lr, 0.1, kd).as_meta(), "train_s": out.train_s})
+                    "baseline": str(base.path), "frozen": ["word embeddings"], "task": base.data.task,
+                    "qat": QATConfig(epochs, lr, 0.1, kd).as_meta(), "train_s": out.train_s})
     return student, out

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nbutils.core.errors import NbUtilsError
-from nbutils.core.paths import atomic_path, write_json
+from nbutils.core.paths import atomic_path, read_json, write_json
 from nbutils.core.quiet import quiet
 
 if TYPE_CHECKING:
@@ -157,12 +157,73 @@ def load_model(spec: str = DEFAULT_MODEL, *, task: str = "classification", num_l
         # (notebook 10 says so in its text), so transformers' notice is scoped out here; so is "layers were not
         # sharded" (BERT declares a tensor-parallel plan; seen on the GPU machine; nothing is sharded here).
         with quiet(loggers=["transformers.modeling_utils", "transformers.integrations.tensor_parallel"]):
-            model = cls.from_pretrained(src, **kwargs)
+            shared = _shared_with(Path(src)) if Path(src).is_dir() else None
+            if shared is None:
+                model = cls.from_pretrained(src, **kwargs)
+            else:  # a checkpoint that stores only what differs from its baseline (save_weights)
+                model = cls.from_pretrained(shared[0], **kwargs)
+                _overlay(model, Path(src), shared[1])
     except NbUtilsError:
         raise
     except Exception as exc:  # noqa: BLE001
         raise _not_found(spec, exc) from exc
     return model.eval()
+
+
+SHARED_KEY = "shared_with_baseline"  # nbutils.json: tensors a checkpoint leaves to its baseline's weight file
+
+
+def save_weights(model: torch.nn.Module, dest: Path, state: dict[str, Any], baseline: str | Path | None) -> list[str]:
+    """``model.save_pretrained(dest, state_dict=state)``, leaving out tensors equal to ``baseline``'s.
+
+    A QAT model keeps its baseline's word-embedding table (frozen during QAT: ModelOpt does not quantize
+    embeddings), which is half of all-MiniLM-L6-v2's bytes; storing it once per run folder instead of once per
+    checkpoint is what this does. Returns the names left out (empty: a complete checkpoint was written); the
+    caller records them under :data:`SHARED_KEY` with ``baseline`` in ``nbutils.json``, and :func:`load_model`
+    then reads them from the baseline. Only tensors of at least a million values are considered.
+    """
+    import torch
+    from safetensors import safe_open
+
+    left_out: list[str] = []
+    base_file = Path(baseline) / WEIGHT_FILES[0] if baseline else None
+    if base_file is not None and base_file.is_file():
+        with safe_open(str(base_file), framework="pt") as f:
+            names = set(f.keys())
+            for name, tensor in state.items():
+                if tensor.numel() >= 1 << 20 and name in names:
+                    ref = f.get_tensor(name)
+                    if ref.shape == tensor.shape and ref.dtype == tensor.dtype and torch.equal(ref, tensor.cpu()):
+                        left_out.append(name)
+    model.save_pretrained(dest, state_dict={k: v for k, v in state.items() if k not in left_out})
+    return sorted(left_out)
+
+
+def _shared_with(path: Path) -> tuple[str, list[str]] | None:
+    """(baseline folder, names) for a checkpoint written by :func:`save_weights` with tensors left out."""
+    meta_file = path / "nbutils.json"
+    if not meta_file.is_file():
+        return None
+    meta = read_json(meta_file)
+    if not meta.get(SHARED_KEY):
+        return None
+    baseline = Path(str(meta.get("baseline", "")))
+    if not (baseline / WEIGHT_FILES[0]).is_file():
+        raise NbUtilsError(f"{path} keeps {len(meta[SHARED_KEY])} tensors in its baseline {baseline}, which is gone",
+                           "rerun the notebook that wrote this checkpoint (its baseline is rebuilt by notebook 10)")
+    return str(baseline), list(meta[SHARED_KEY])
+
+
+def _overlay(model: torch.nn.Module, path: Path, shared: list[str]) -> None:
+    """Load ``path``'s own tensors over a model loaded from its baseline; every tensor must be accounted for."""
+    from safetensors.torch import load_file
+
+    own = load_file(str(path / WEIGHT_FILES[0]))
+    missing, unexpected = model.load_state_dict(own, strict=False)
+    lost = sorted(set(missing) - set(shared))
+    if unexpected or lost:
+        raise NbUtilsError(f"{path} does not match its baseline's model (missing {lost[:3]}, unexpected "
+                           f"{list(unexpected)[:3]})", "rerun the notebook that wrote this checkpoint")
 
 
 def max_positions(model: torch.nn.Module) -> int:

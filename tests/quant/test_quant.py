@@ -112,7 +112,9 @@ def test_sqnr():
 
 def test_ptq_checkpoint_shares_its_baselines_weight_file(tmp_path):
     """PTQ changes no weight: the saved checkpoint's weight file is the baseline's (one copy on disk), and loads."""
+    import json
     import os
+    import shutil
 
     from nbutils.training.models import load_tokenizer, save_checkpoint
 
@@ -126,8 +128,17 @@ def test_ptq_checkpoint_shares_its_baselines_weight_file(tmp_path):
     feed = {k: torch.as_tensor(v) for k, v in _batches(1)[0].items()}
     with torch.no_grad():
         assert torch.allclose(qm(**feed).logits, quant.load_quantized(path)(**feed).logits, atol=1e-5)
-    # a model whose weights changed (QAT) keeps its own file
+    # a model whose encoder weights changed (QAT, word embeddings frozen) stores only what changed, and loads back
     with torch.no_grad():
-        next(qm.parameters()).add_(1.0)
+        qm.bert.encoder.layer[0].attention.self.query.weight.add_(0.01)
     other = quant.save_quantized(qm, tok, tmp_path / "qat", {"placement": "trt-bert", "baseline": str(base)})
     assert not os.path.samefile(other / "model.safetensors", base / "model.safetensors")
+    meta = json.loads((other / "nbutils.json").read_text())
+    assert meta["shared_with_baseline"] == ["bert.embeddings.word_embeddings.weight"]
+    assert (other / "model.safetensors").stat().st_size < 0.2 * (base / "model.safetensors").stat().st_size
+    with torch.no_grad():
+        assert torch.allclose(qm(**feed).logits, quant.load_quantized(other)(**feed).logits, atol=1e-5)
+    # its baseline gone, it says so instead of loading random embeddings
+    shutil.rmtree(base)
+    with pytest.raises(NbUtilsError, match="which is gone"):
+        quant.load_quantized(other)

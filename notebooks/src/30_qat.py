@@ -31,7 +31,7 @@ qat_lr: float = 0.00002  # QAT peak learning rate (cosine schedule after 10% war
 kd: bool = True  # also run QAT with logit distillation from the FP32 model
 kd_temperature: float = 2.0  # distillation temperature
 kd_weight: float = 0.5  # weight of the distillation term (1 - weight goes to the task loss)
-eval_every: int = 0  # evaluate on validation every N steps for the curves (0: about 8 points per run)
+eval_every: int = 0  # score the curves every N steps on 256 validation sentences (0: about 8 points per run)
 smoke: bool = False  # CI mode: tiny data, a handful of QAT steps
 run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
 results_db: str = ""  # results database (empty: runs/results.sqlite)
@@ -75,7 +75,7 @@ if kd:
     variants["qat-kd"] = quant.KDConfig(kd_temperature, kd_weight)
 results, histories, times = {}, {}, {}
 curves = LiveCurves({"FP32": fp32.metrics[main], ptq_recipe: ptq.metrics[main]}, metric=main)
-curves.show()  # fills while training runs: loss per step, validation score at each evaluation
+curves.show()  # fills while training runs: loss per step, validation score (first 256 sentences) at each evaluation
 for name, kd_cfg in variants.items():
     student, out = quant.run_qat(base, ptq_model, run.run_dir, epochs=n_epochs, lr=qat_lr, kd=kd_cfg,
                                  from_recipe=ptq_recipe, eval_every=eval_every, on_log=curves.update(name))

@@ -53,7 +53,7 @@ from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.inputs import synthetic_batch
 from nbutils.training.metrics import paired_bootstrap
 from nbutils.training.models import load_model, torch_predictor
-from nbutils.training.tasks import encode, evaluate
+from nbutils.training.tasks import encode, evaluate, memoize
 from nbutils.ui.explorers import VariantExplorer
 from nbutils.ui.notebook import start
 
@@ -154,11 +154,13 @@ for c in calibrators:
 
 # %%
 rows, measurements = [], []
+references = {}  # each PyTorch source runs over the validation split once, whatever number of files it made
 for name, v in variants.items():
     provider = ort_session.accuracy_provider(v.precision, cfg.where)  # float files on the GPU there; INT8 on the CPU
     session = ort_session.make_session(v.path, provider)
-    predict = ort_session.ort_predictor(session)
-    reference = torch_predictor(torch_sources.get(name, eager))
+    predict = memoize(ort_session.ort_predictor(session))  # parity and accuracy share one pass over the file
+    source = torch_sources.get(name, eager)
+    reference = references.setdefault(id(source), memoize(torch_predictor(source)))
     par = to_onnx.parity(reference, predict, base.validation.batches, v.precision)
     res = evaluate(predict, base.data, base.validation, reference=fp32.predictions)
     main = main_metric(base.data.task)

@@ -54,7 +54,7 @@ from nbutils.store import figures
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.metrics import paired_bootstrap
 from nbutils.training.models import fine_tune, load_model, torch_predictor
-from nbutils.training.tasks import encode, evaluate, labelled_accuracy
+from nbutils.training.tasks import encode, evaluate, labelled_accuracy, memoize
 from nbutils.ui.notebook import start
 
 run = start("42_openvino", run_dir, results_db)
@@ -230,11 +230,13 @@ print("IR files:", {k: str(v.path.relative_to(run.run_dir)) for k, v in irs.item
 
 # %%
 rows, measurements = [], []
+references = {}  # each PyTorch source runs over the validation split once
 for name, ir in irs.items():
     compiled = to_openvino.compile_model(ir.path)
-    predict = to_openvino.predictor(compiled)
-    par = to_onnx.parity(torch_predictor(sources.get(name, base.model)), predict, base.validation.batches,
-                        ir.precision)
+    predict = memoize(to_openvino.predictor(compiled))  # parity and accuracy share one pass
+    source = sources.get(name, base.model)
+    reference = references.setdefault(id(source), memoize(torch_predictor(source)))
+    par = to_onnx.parity(reference, predict, base.validation.batches, ir.precision)
     res = evaluate(predict, base.data, base.validation, reference=fp32.predictions, desc=name)
     row = {"recipe": name, "precision": ir.precision, "FakeQuantize": ir.meta["fake_quantize"],
            "size_mb": round(ir.size_mb, 1), **{k: round(x, 3) for k, x in res.metrics.items()},
@@ -277,7 +279,7 @@ for folder in onnx_files if not ov_ep else []:
     if v.precision not in ("fp32", "int8") or name.startswith("fp32-"):  # the plain FP32 export stands for FP32
         continue
     on_ov = ort_session.make_session(v.path, "openvino")
-    predict = ort_session.ort_predictor(on_ov)
+    predict = memoize(ort_session.ort_predictor(on_ov))
     par = to_onnx.parity(ort_session.ort_predictor(ort_session.make_session(v.path, "cpu")), predict,
                          base.validation.batches, v.precision)
     res = evaluate(predict, base.data, base.validation, reference=fp32.predictions, desc=f"{name} (OV EP)")

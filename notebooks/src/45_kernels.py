@@ -41,6 +41,7 @@ from nbutils.formats import to_onnx
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.inputs import synthetic_batch
 from nbutils.training.models import torch_predictor
+from nbutils.training.tasks import memoize
 from nbutils.ui.notebook import start
 
 run = start("45_kernels", run_dir, results_db)
@@ -96,10 +97,11 @@ kernels
 # %%
 qdq_rows = []
 for name in [ptq_recipe, *qat_models]:
+    reference = memoize(torch_predictor(torch_sources[name]))  # one PyTorch pass per model, three sessions compared
     for level, precise, label in (("disable", False, "float Q/DQ"), ("all", False, "integer, fast"),
                                   ("all", True, "integer, precise x64")):
         s = ort_session.make_session(variants[name].path, "cpu", graph_optimization=level, precise_int8=precise)
-        par = to_onnx.parity(torch_predictor(torch_sources[name]), ort_session.ort_predictor(s), base.validation.batches, "int8")
+        par = to_onnx.parity(reference, ort_session.ort_predictor(s), base.validation.batches, "int8")
         qdq_rows.append({"variant": name, "ORT graph optimization": level, "kernels": label,
                          **{k: round(float(x), 5) for k, x in par.items()}})
 pd.DataFrame(qdq_rows)

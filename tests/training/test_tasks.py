@@ -57,3 +57,21 @@ def test_classification_batches_and_padding(tok):
     assert all(b["input_ids"].shape[1] == 16 for b in enc.batches)
     with pytest.raises(ValueError):
         encode(d, "train", tok, max_length=16, batch_size=0)
+
+
+def test_memoize_runs_each_batch_once():
+    import numpy as np
+
+    from nbutils.training.tasks import memoize
+
+    calls = []
+
+    def predict(batch):
+        calls.append(1)
+        return batch["input_ids"] * 2
+
+    p = memoize(predict)
+    a = {"input_ids": np.arange(4)}
+    assert (p(a) == np.arange(4) * 2).all() and (p({"input_ids": a["input_ids"]}) == np.arange(4) * 2).all()
+    assert len(calls) == 1  # the same array, in another dict: cached
+    assert (p({"input_ids": np.arange(4) + 1}) == (np.arange(4) + 1) * 2).all() and len(calls) == 2

@@ -152,6 +152,7 @@ optimized = run.path("kernels", "ort-dynamic-optimized.onnx")
 ort_session.make_session(ort_dyn / to_onnx.MODEL_FILE, "cpu", optimized_model_path=optimized)
 print("CPU INT8 flags:", {k: v for k, v in env.cpu_info()["flags"].items() if v})
 print("ONNX Runtime dynamic INT8 after optimisation:", ort_session.integer_kernel_counts(optimized))
+optimized.unlink(missing_ok=True)  # counted; no later notebook reads it (22 MB kept for nothing otherwise)
 assets = engines.Assets(str(base.path), run.path("bench", "openvino"), task=task, num_labels=max(base.data.num_labels, 2),
                         onnx_dirs={r: variant_dir(run.run_dir, r) for r in ("fp32", "ort-dynamic", "nncf-ptq")})
 grid = engines.run_grid([engines.make_engine(n, assets) for n in ("ort-cpu:int8-dynamic", "ov-cpu:fp32", "ov-cpu:int8")],

@@ -87,6 +87,11 @@ def main_metric(task_or_metrics: str | Mapping[str, Any] | Any) -> str:
     return "accuracy" if "accuracy" in names else "f1"
 
 
+def outputs_file(run_dir: str | Path, engine: str, sha256: str) -> Path:
+    """Where a model file's validation outputs on an engine are kept for later notebooks (``tasks.recorded``)."""
+    return Path(run_dir) / "cache" / "outputs" / f"{engine.replace(':', '_')}-{sha256[:16]}.npz"
+
+
 def variant_dir(run_dir: str | Path, recipe: str) -> Path:
     """The folder of a recipe's ONNX variant in a run folder (an older run's folder name where that exists)."""
     path = Path(run_dir) / "onnx" / recipe

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -150,6 +151,67 @@ def memoize(predict: Predictor) -> Predictor:
         return hit[1]
 
     return predict_once
+
+
+def _digest(encoded: Encoded) -> str:
+    import hashlib
+
+    h = hashlib.sha1()
+    for b in encoded.batches:
+        ids = np.ascontiguousarray(b["input_ids"])
+        h.update(str(ids.shape).encode())
+        h.update(ids.tobytes())
+    return h.hexdigest()
+
+
+def recorded(make_predict: Callable[[], Predictor], path: Path, encoded: Encoded) -> Predictor:
+    """A predictor over ``encoded`` whose outputs are computed once per run folder, then replayed from ``path``.
+
+    Notebooks 40 and 42 score every file of a run on its engines; notebook 70 shows every engine's score side by
+    side. Recording the raw outputs (logits, or start/end logits) lets 70 rescore them without running the models
+    again: the numbers are the same, only not computed twice. ``make_predict`` is called only when something must
+    be computed; the file holds a digest of the split's token ids, so outputs of another split are never replayed.
+    Within one process each batch is also computed once (a parity check and a scoring share one pass).
+    """
+    from nbutils.core.paths import atomic_path
+
+    digest = _digest(encoded)
+    index = {id(b["input_ids"]): i for i, b in enumerate(encoded.batches)}
+    stored: dict[int, Any] = {}
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as f:
+            if str(f["digest"]) == digest:
+                for key in f.files:
+                    if key.startswith("b"):
+                        i, _, part = key[1:].partition("_")
+                        stored.setdefault(int(i), {})[int(part)] = f[key]
+        stored = {i: (parts[0] if len(parts) == 1 else tuple(parts[k] for k in sorted(parts)))
+                  for i, parts in stored.items()}
+    saved = [len(stored) == len(encoded.batches)]
+    live: list[Predictor] = []
+
+    def predict(batch: Batch) -> Any:
+        i = index.get(id(batch["input_ids"]))
+        mine = i is not None and encoded.batches[i]["input_ids"] is batch["input_ids"]
+        if mine and i in stored:
+            return stored[i]
+        if not live:
+            live.append(make_predict())
+        out = live[0](batch)
+        if mine:
+            stored[i] = out
+            if len(stored) == len(encoded.batches) and not saved[0]:
+                arrays: dict[str, Any] = {"digest": np.array(digest)}
+                for j, o in stored.items():
+                    for k, part in enumerate(o if isinstance(o, tuple) else (o,)):
+                        arrays[f"b{j}_{k}"] = np.asarray(part)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                    np.savez(fh, **arrays)
+                saved[0] = True
+        return out
+
+    return predict
 
 
 def evaluate(predict: Predictor, data: TaskData, encoded: Encoded, *,

@@ -43,7 +43,7 @@ import pandas as pd
 
 from nbutils import quant
 from nbutils.core import env
-from nbutils.core.vocab import main_metric, variant_dir
+from nbutils.core.vocab import main_metric, outputs_file, variant_dir
 from nbutils.engines import ort_session
 from nbutils.engines.registry import engine_for_file
 from nbutils.engines.timing import time_callable
@@ -53,7 +53,7 @@ from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.inputs import synthetic_batch
 from nbutils.training.metrics import paired_bootstrap
 from nbutils.training.models import load_model, torch_predictor
-from nbutils.training.tasks import encode, evaluate, memoize
+from nbutils.training.tasks import encode, evaluate, memoize, recorded
 from nbutils.ui.explorers import VariantExplorer
 from nbutils.ui.notebook import start
 
@@ -158,7 +158,10 @@ references = {}  # each PyTorch source runs over the validation split once, what
 for name, v in variants.items():
     provider = ort_session.accuracy_provider(v.precision, cfg.where)  # float files on the GPU there; INT8 on the CPU
     session = ort_session.make_session(v.path, provider)
-    predict = memoize(ort_session.ort_predictor(session))  # parity and accuracy share one pass over the file
+    engine = engine_for_file(f"ort-{provider}", name, v.precision)  # one identity per variant (nbutils.core.vocab)
+    # parity and accuracy share one pass over the file; the outputs are kept for notebook 70 (tasks.recorded)
+    predict = recorded(lambda s=session: ort_session.ort_predictor(s), outputs_file(run.run_dir, engine, v.meta["sha256"]),
+                       base.validation)
     source = torch_sources.get(name, eager)
     reference = references.setdefault(id(source), memoize(torch_predictor(source)))
     par = to_onnx.parity(reference, predict, base.validation.batches, v.precision)
@@ -176,7 +179,6 @@ for name, v in variants.items():
     rows.append(row)
     extra = {"variant": name, "file": str(v.path), "sha256": v.meta["sha256"], **session.provenance(),
              **{k: row[k] for k in ("parity_max_abs", "parity_cosine", "parity_top1_%", "parity_ok")}}
-    engine = engine_for_file(f"ort-{provider}", name, v.precision)  # one identity per variant (nbutils.core.vocab)
     measurements += figures.scores(res.metrics, recipe=name, engine=engine, precision=v.precision, seq=cfg.max_length,
                                    extra=extra)
     measurements.append(figures.file_size(v.size_mb, recipe=name, engine=engine, precision=v.precision, extra=extra))

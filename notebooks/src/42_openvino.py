@@ -45,7 +45,7 @@ import pandas as pd
 
 from nbutils import engines, quant
 from nbutils.core import env
-from nbutils.core.vocab import main_metric, recipe_of_folder, variant_dir
+from nbutils.core.vocab import main_metric, outputs_file, recipe_of_folder, variant_dir
 from nbutils.engines import ort_session
 from nbutils.engines.registry import engine_for_file
 from nbutils.formats import to_onnx, to_openvino
@@ -54,7 +54,7 @@ from nbutils.store import figures
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.metrics import paired_bootstrap
 from nbutils.training.models import fine_tune, load_model, torch_predictor
-from nbutils.training.tasks import encode, evaluate, labelled_accuracy, memoize
+from nbutils.training.tasks import encode, evaluate, labelled_accuracy, memoize, recorded
 from nbutils.ui.notebook import start
 
 run = start("42_openvino", run_dir, results_db)
@@ -234,7 +234,10 @@ rows, measurements = [], []
 references = {}  # each PyTorch source runs over the validation split once
 for name, ir in irs.items():
     compiled = to_openvino.compile_model(ir.path)
-    predict = memoize(to_openvino.predictor(compiled))  # parity and accuracy share one pass
+    engine = engine_for_file("ov-cpu", name, ir.precision)
+    # parity and accuracy share one pass; the outputs are kept for notebook 70 (tasks.recorded)
+    predict = recorded(lambda c=compiled: to_openvino.predictor(c), outputs_file(run.run_dir, engine, ir.meta["sha256"]),
+                       base.validation)
     source = sources.get(name, base.model)
     reference = references.setdefault(id(source), memoize(torch_predictor(source)))
     par = to_onnx.parity(reference, predict, base.validation.batches, ir.precision)
@@ -246,7 +249,6 @@ for name, ir in irs.items():
            "parity_max_abs": par["max_abs_diff"], "parity_top1_%": round(par["top1_agreement"], 2),
            "parity_ok": par["parity_ok"]}
     rows.append(row)
-    engine = engine_for_file("ov-cpu", name, ir.precision)
     extra = {"variant": name, "file": str(ir.path), "sha256": ir.meta["sha256"], **compiled.settings,
              **{k: row[k] for k in ("delta_95ci", "parity_max_abs", "parity_top1_%", "parity_ok")}}
     measurements += figures.scores(res.metrics, recipe=name, engine=engine, precision=ir.precision,
@@ -280,15 +282,18 @@ for folder in onnx_files if not ov_ep else []:
     if v.precision not in ("fp32", "int8") or name.startswith("fp32-"):  # the plain FP32 export stands for FP32
         continue
     on_ov = ort_session.make_session(v.path, "openvino")
-    predict = memoize(ort_session.ort_predictor(on_ov))
-    par = to_onnx.parity(ort_session.ort_predictor(ort_session.make_session(v.path, "cpu")), predict,
-                         base.validation.batches, v.precision)
+    engine = engine_for_file("ort-ov", name, v.precision)
+    predict = recorded(lambda s=on_ov: ort_session.ort_predictor(s), outputs_file(run.run_dir, engine, v.meta["sha256"]),
+                       base.validation)
+    on_cpu = recorded(lambda p=v.path: ort_session.ort_predictor(ort_session.make_session(p, "cpu")),  # 40's outputs
+                      outputs_file(run.run_dir, engine_for_file("ort-cpu", name, v.precision), v.meta["sha256"]),
+                      base.validation)
+    par = to_onnx.parity(on_cpu, predict, base.validation.batches, v.precision)
     res = evaluate(predict, base.data, base.validation, reference=fp32.predictions, desc=f"{name} (OV EP)")
     row = quant.score_row(name, res, fp32) | {  # metrics, delta to FP32 and its interval, as notebook 70's rows
         "precision": v.precision, "vs_ort_cpu_max_abs": par["max_abs_diff"],
         "vs_ort_cpu_top1_%": round(par["top1_agreement"], 2), "parity_ok": par["parity_ok"]}
     ep_rows.append(row)
-    engine = engine_for_file("ort-ov", name, v.precision)
     extra = {"variant": name, "file": str(v.path), "sha256": v.meta["sha256"], **on_ov.provenance(),
              **{k: row[k] for k in ("delta_95ci", "vs_ort_cpu_max_abs", "vs_ort_cpu_top1_%", "parity_ok")}}
     ep_measurements += figures.scores(res.metrics, recipe=name, engine=engine, precision=v.precision,

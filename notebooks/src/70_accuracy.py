@@ -36,7 +36,7 @@ import pandas as pd
 
 from nbutils import quant
 from nbutils.core.device import engine_device
-from nbutils.core.vocab import main_metric, recipe_of_folder, runtime_of
+from nbutils.core.vocab import main_metric, outputs_file, recipe_of_folder, runtime_of
 from nbutils.engines import make_engine
 from nbutils.engines.driver import model_slug, trained_assets, write_tables
 from nbutils.engines.ort_session import accuracy_provider, make_session, ort_predictor, provider_unavailable_reason
@@ -50,7 +50,7 @@ from nbutils.store.db import read_results
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.inputs import synthetic_batch
 from nbutils.training.models import torch_predictor
-from nbutils.training.tasks import evaluate
+from nbutils.training.tasks import evaluate, recorded
 from nbutils.ui.dashboard import Dashboard
 from nbutils.ui.explorers import Playground
 from nbutils.ui.notebook import start
@@ -81,16 +81,21 @@ for folder in found:
     v = load_variant(folder)
     recipe = recipe_of_folder(folder) if v.recipe != "ptq" else ptq_recipe
     provider = accuracy_provider(v.precision, cfg.where)  # FP32/FP16 files on the GPU where there is one
-    variants.append((recipe, engine_for_file(f"ort-{provider}", recipe, v.precision), v.precision,
-                     ort_predictor(make_session(v.path, provider))))
+    engine = engine_for_file(f"ort-{provider}", recipe, v.precision)
+    # notebook 40 kept this file's outputs on this engine: they are rescored, not recomputed (tasks.recorded)
+    variants.append((recipe, engine, v.precision,
+                     recorded(lambda p=v.path, pr=provider: ort_predictor(make_session(p, pr)),
+                              outputs_file(run.run_dir, engine, v.meta["sha256"]), base.validation)))
 # The same ONNX files through ONNX Runtime's OpenVINO execution provider (the plain FP32 export and every INT8 file).
 ov_ep = provider_unavailable_reason("openvino")
 for folder in found if not ov_ep else []:
     v = load_variant(folder)
     recipe = recipe_of_folder(folder) if v.recipe != "ptq" else ptq_recipe
     if v.precision in ("fp32", "int8") and not recipe.startswith("fp32-"):
-        variants.append((recipe, engine_for_file("ort-ov", recipe, v.precision), v.precision,
-                         ort_predictor(make_session(v.path, "openvino"))))
+        engine = engine_for_file("ort-ov", recipe, v.precision)
+        variants.append((recipe, engine, v.precision,
+                         recorded(lambda p=v.path: ort_predictor(make_session(p, "openvino")),
+                                  outputs_file(run.run_dir, engine, v.meta["sha256"]), base.validation)))
 if ov_ep:
     print(f"ONNX Runtime + OpenVINO execution provider rows skipped: {ov_ep}")
 # OpenVINO IRs (notebook 42: onnx/<recipe>/openvino/); without them, the FP32 and NNCF INT8 IRs are built now.
@@ -101,8 +106,10 @@ if not to_openvino.unavailable_reason():
             irs.append(assets.openvino(recipe))
     for folder in irs:
         _, ir = to_openvino.load_ir(folder)
-        variants.append((ir.recipe, engine_for_file("ov-cpu", ir.recipe, ir.precision), ir.precision,
-                         to_openvino.predictor(to_openvino.compile_model(folder))))
+        engine = engine_for_file("ov-cpu", ir.recipe, ir.precision)
+        variants.append((ir.recipe, engine, ir.precision,
+                         recorded(lambda f=folder: to_openvino.predictor(to_openvino.compile_model(f)),
+                                  outputs_file(run.run_dir, engine, ir.meta["sha256"]), base.validation)))
 else:
     print(f"OpenVINO rows skipped: {to_openvino.unavailable_reason()}")
 if fp8:
@@ -114,7 +121,9 @@ print(f"{len(variants)} variants:", [v[0] for v in variants])
 # %% [markdown]
 # ## Step 2: evaluate each on the validation split
 # Each delta to FP32 comes with a paired bootstrap 95% interval over the same sentences: where it includes 0, the
-# two cannot be told apart on this validation set (one sentence of 872 is 0.11 point).
+# two cannot be told apart on this validation set (one sentence of 872 is 0.11 point). Files that notebooks 40 and
+# 42 already ran over this split on the same engine are rescored from the outputs they kept
+# (`<run>/cache/outputs/`, `tasks.recorded`): the same numbers, without running the models a second time.
 
 # %%
 rows = [quant.score_row("fp32", fp32, fp32) | {"engine": "torch-eager:fp32", "precision": "fp32"}]

@@ -28,6 +28,7 @@ train_precision: str = "auto"  # FP32 fine-tuning arithmetic: auto (BF16 autocas
 ptq_checkpoint: str = ""  # PTQ checkpoint folder (empty: notebook 20's best for this baseline in this run)
 ranking: str = "quant-alone-sqnr"  # how groups are ordered (nbutils.quant.sensitivity.RANKINGS)
 ks: list = [0, 1, 2, 3, 4, 6, 8, 12]  # numbers of most-sensitive groups left in floating point (the sweep)
+rank_samples: int = 256  # validation sentences each group's score uses in the ranking (0: all; the sweep uses all)
 k: int = -1  # the recipe to keep (-1: the smallest k of the sweep meeting the targets, else the best point)
 target_delta: float = 0.3  # accuracy target: at most this many points below FP32
 min_int8_share: float = 0.95  # FLOP target: at least this share of MatMul FLOPs in INT8
@@ -42,6 +43,7 @@ run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
 results_db: str = ""  # results database (empty: runs/results.sqlite)
 
 # %%
+import numpy as np
 import pandas as pd
 
 from nbutils import engines, quant
@@ -56,7 +58,7 @@ from nbutils.store.db import read_results
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.metrics import paired_bootstrap, sqnr_db
 from nbutils.training.models import torch_predictor
-from nbutils.training.tasks import encode, evaluate
+from nbutils.training.tasks import Encoded, encode, evaluate
 from nbutils.ui.notebook import start
 
 if ranking not in sensitivity.RANKINGS:
@@ -95,16 +97,32 @@ pd.DataFrame([{"role": g.role, "quantizers per group": len(g.quantizers), "examp
 # ## Step 2: every group alone, quantized and left in floating point
 # For each group: the validation score and the output SQNR against FP32 when **only** that group is quantized,
 # and when **only** that group is left in floating point (everything else quantized). Same model, same ranges;
-# only quantizers are switched.
+# only quantizers are switched. With 84 groups × 2 evaluations, the ranking scores the first `rank_samples`
+# validation sentences; the sweep of Step 3 scores the whole split.
 
 # %%
 ptq_score = sensitivity.scorer(lambda: evaluate(torch_predictor(qmodel), base.data, base.validation,
                                                 reference=fp32.predictions), fp32.outputs, main)
-full = ptq_score()
-table = sensitivity.sensitivity_table(qmodel, groups, ptq_score)
-table["drop_quant_alone"] = fp32.metrics[main] - table["metric_quant_alone"]
+# The ranking scores every group twice: on the first `rank_samples` validation sentences (classification), the
+# sweep of Step 3 on the whole split.
+rank_val, n_rank = base.validation, len(fp32.predictions)
+if rank_samples and task == "classification" and rank_samples < len(base.validation):
+    kept, n_rank = [], 0
+    for b in base.validation.batches:
+        if n_rank >= rank_samples:
+            break
+        kept.append(b)
+        n_rank += len(b["input_ids"])
+    rank_val = Encoded(kept)
+rank_score = sensitivity.scorer(lambda: evaluate(torch_predictor(qmodel), base.data, rank_val,
+                                                 reference=fp32.predictions[:n_rank]), fp32.outputs[:n_rank], main)
+fp32_rank = float(np.mean(fp32.scores[:n_rank]))
+full = rank_score()
+table = sensitivity.sensitivity_table(qmodel, groups, rank_score)
+table["drop_quant_alone"] = fp32_rank - table["metric_quant_alone"]
 table["gain_float_alone"] = table["metric_float_alone"] - full.metric
-print(f"FP32 {fp32.metrics[main]:.2f}; full {ptq_recipe} {full.metric:.2f} (SQNR {full.sqnr_db:.1f} dB)")
+print(f"on {n_rank} validation sentences: FP32 {fp32_rank:.2f}; full {ptq_recipe} {full.metric:.2f} "
+      f"(SQNR {full.sqnr_db:.1f} dB)")
 measurements = []
 for row in table.to_dict("records"):
     for metric in ("metric_quant_alone", "sqnr_quant_alone", "metric_float_alone", "sqnr_float_alone"):

@@ -75,3 +75,46 @@ def test_memoize_runs_each_batch_once():
     assert (p(a) == np.arange(4) * 2).all() and (p({"input_ids": a["input_ids"]}) == np.arange(4) * 2).all()
     assert len(calls) == 1  # the same array, in another dict: cached
     assert (p({"input_ids": np.arange(4) + 1}) == (np.arange(4) + 1) * 2).all() and len(calls) == 2
+
+
+def test_recorded_outputs_are_computed_once_per_run_folder(tmp_path):
+    import numpy as np
+
+    from nbutils.training.tasks import Encoded, recorded
+
+    enc = Encoded([{"input_ids": np.arange(6).reshape(2, 3)}, {"input_ids": np.arange(3).reshape(1, 3)}])
+    calls = []
+
+    def make():
+        calls.append("built")
+        return lambda b: b["input_ids"].sum(-1, keepdims=True) * 1.0
+
+    path = tmp_path / "out.npz"
+    p = recorded(make, path, enc)
+    first = [p(b) for b in enc.batches]
+    assert path.is_file() and calls == ["built"]
+    again = recorded(make, path, enc)
+    assert all(np.array_equal(a, b) for a, b in zip(first, [again(b) for b in enc.batches], strict=True))
+    assert calls == ["built"]  # replayed: the model was never built again
+    other = Encoded([{"input_ids": np.arange(6).reshape(2, 3) + 1}, {"input_ids": np.arange(3).reshape(1, 3)}])
+    p2 = recorded(make, path, other)
+    [p2(b) for b in other.batches]
+    assert calls == ["built", "built"]  # another split's outputs are not replayed
+
+
+def test_recorded_computes_each_batch_once_before_it_is_saved(tmp_path):
+    import numpy as np
+
+    from nbutils.training.tasks import Encoded, recorded
+
+    enc = Encoded([{"input_ids": np.ones((2, 3), dtype=np.int64)}, {"input_ids": np.zeros((1, 3), dtype=np.int64)}])
+    calls = []
+
+    def model(b):
+        calls.append(1)
+        return b["input_ids"] * 1.0
+
+    p = recorded(lambda: model, tmp_path / "o.npz", enc)
+    for _ in range(2):  # e.g. parity, then scoring
+        [p(b) for b in enc.batches]
+    assert len(calls) == 2

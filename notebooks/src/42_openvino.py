@@ -200,7 +200,9 @@ if qat_epochs > 0:
                    shuffle=True, seed=cfg.seed + 1).batches
     # on the run's device (a GPU trains NNCF's fake quantizers there too; the IR is converted from a CPU copy)
     student = cfg.where.put(load_model(str(base.path), task=task, num_labels=max(base.data.num_labels, 2)))
-    student = to_openvino.nncf_qat_model(student, calib_batches, options=options)
+    # QAT only needs a starting point: its quantizers are initialised on the first 128 calibration sentences
+    # (nncf.quantize on PyTorch runs them one at a time, several passes), then training adapts them
+    student = to_openvino.nncf_qat_model(student, calib_batches[:4], options=options)  # 4 batches of 32
     trained = fine_tune(student, train, epochs=0.05 if smoke else qat_epochs, lr=qat_lr, schedule="cosine",
                         desc="nncf-qat")
     qat_history = trained.history

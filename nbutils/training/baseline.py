@@ -17,6 +17,7 @@ from typing import Any
 from nbutils.core.device import Device, check_training_fits, resolve
 from nbutils.core.errors import NbUtilsError
 from nbutils.core.paths import read_json
+from nbutils.core.vocab import outputs_file
 from nbutils.training.data import TaskData, load_task_data
 from nbutils.training.models import (
     display_name,
@@ -27,7 +28,7 @@ from nbutils.training.models import (
     max_positions,
     save_checkpoint,
 )
-from nbutils.training.tasks import Encoded, EvalResult, encode, evaluate
+from nbutils.training.tasks import Encoded, EvalResult, encode, evaluate, recorded
 
 
 @dataclass(frozen=True)
@@ -168,5 +169,7 @@ def ensure_baseline(cfg: BaselineConfig, run_dir: Path, *, progress: bool = True
     tokenizer = load_tokenizer(str(path))
     model = cfg.where.put(load_model(str(path), task=data.task, num_labels=max(data.num_labels, 2)))
     val = encode_validation(cfg, data, tokenizer)
-    result = evaluate(torch_predictor(model), data, val, desc="validate FP32")
+    # every later notebook needs FP32's validation outputs: computed once per run folder and device, then replayed
+    cache = outputs_file(run_dir, f"torch-eager:fp32-{cfg.where.kind}", cfg.key())
+    result = evaluate(recorded(lambda: torch_predictor(model), cache, val), data, val, desc="validate FP32")
     return Baseline(cfg, path, data, tokenizer, model, val, result, float(meta.get("train_s", 0.0)))

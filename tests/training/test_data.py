@@ -7,10 +7,32 @@ from nbutils.training.data import load_task_data, squad_json, write_classificati
 def test_embedded_dataset_is_balanced_with_fixed_split():
     d = load_task_data("embedded")
     assert d.task == "classification"
-    assert (len(d.train), len(d.validation)) == (640, 160)
+    assert (len(d.train), len(d.validation)) == (1600, 1000)
     labels = list(d.train["label"]) + list(d.validation["label"])
-    assert labels.count(0) == labels.count(1) == 400
+    assert labels.count(0) == labels.count(1) == 1300
     assert not set(d.train["sentence"]) & set(d.validation["sentence"])
+    # every phenomenon is in both splits, and some validation words never occur in training
+    kinds = {"plain", "negation", "contrast", "intensity", "verdict", "implicit", "double negation", "sarcasm"}
+    assert set(d.train["kind"]) == set(d.validation["kind"]) == kinds
+    train_words = {w.strip(".,;").lower() for s in d.train["sentence"] for w in s.split()}
+    unseen = {w.strip(".,;").lower() for s in d.validation["sentence"] for w in s.split()} - train_words
+    assert {"charming", "clumsy"} <= unseen and len(unseen) >= 20
+
+
+def test_embedded_dataset_is_what_its_generator_writes(tmp_path):
+    """The shipped files are reproducible: tools/make_embedded_dataset.py writes them byte for byte."""
+    import importlib.util
+    from pathlib import Path
+
+    from nbutils.training.data import embedded_dir
+
+    tool = Path(__file__).resolve().parents[2] / "tools" / "make_embedded_dataset.py"
+    spec = importlib.util.spec_from_file_location("make_embedded_dataset", tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(tmp_path)
+    for name in ("train.tsv", "validation.tsv"):
+        assert (tmp_path / name).read_bytes() == (embedded_dir() / name).read_bytes(), name
 
 
 def test_subsampling_is_seeded():

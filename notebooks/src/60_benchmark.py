@@ -13,7 +13,7 @@
 # **What you need:** nothing (it builds what it lacks); on a GPU machine, `pip install -e '.[gpu]'`.
 # Engines that cannot run here are listed with the reason, never silently dropped.
 #
-# **Default profile:** 30 timed calls per grid point after 5 warm-ups (the notebook's own default is 100 after 10):
+# **Default profile:** 20 timed calls per grid point after 5 warm-ups (the notebook's own default is 100 after 10):
 # enough to order the engines, with wider p95-p99 bands.
 
 # %% tags=["parameters"]

@@ -26,6 +26,7 @@ train_precision: str = "auto"  # FP32 fine-tuning arithmetic: auto (BF16 autocas
 calib_samples: int = 512  # calibration sentences for variants that must be built here
 fp8: bool = True  # include the FP8 recipes (emulated exactly on CPUs by torch._scaled_mm; fast on Hopper GPUs)
 latency_batch: int = 1  # batch size whose p50 latency is plotted against accuracy
+latency_iterations: int = 15  # timed calls for each variant notebook 60 did not time (its grid uses more)
 playground_sentence: str = "a gripping, beautifully shot film that never drags"  # first sentence of the playground
 smoke: bool = False  # CI mode: tiny baseline and data
 run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
@@ -195,7 +196,8 @@ extra_lat = []
 for recipe, engine, precision, predict in variants:
     if (engine, recipe) in timed:
         continue
-    stats = time_callable(lambda p=predict: p(feed), batch=latency_batch, warmup=2, iterations=5 if smoke else 30)
+    stats = time_callable(lambda p=predict: p(feed), batch=latency_batch, warmup=2,
+                          iterations=5 if smoke else latency_iterations)
     extra_lat += stats.measurements(recipe=recipe, engine=engine, precision=precision, seq=seq,
                                     extra={"timed_by": "70_accuracy",
                                            "device": engine_device(runtime_of(engine), cfg.where)})

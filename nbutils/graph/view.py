@@ -109,9 +109,10 @@ def figure(d: Drawing, *, values: Mapping[str, float] | None = None, value_name:
             fig.add_trace(go.Scatter(x=bx, y=by, mode="lines", fill="toself", fillcolor=colour,
                                      line={"color": "#333", "width": 0.6}, hoverinfo="skip", showlegend=False,
                                      name=name, meta="boxes"))
-        # the hover targets (and, for overlays, the coloured markers) sit on the box centres
-        fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="markers",
-                                 marker={"symbol": "square", "size": 10, **marker},
+        # the hover targets (and, for overlays, the coloured markers) sit inside each box's left end, clear of the label
+        fig.add_trace(go.Scatter(x=[p[0] - d.size[n][0] / 2 + 0.09 for n, p in zip(members, pts, strict=True)],
+                                 y=[p[1] for p in pts], mode="markers",
+                                 marker={"symbol": "square", "size": 8, **marker},
                                  hovertext=hover, hoverinfo="text", name=name, showlegend=legend, meta="nodes",
                                  customdata=members))
 

@@ -76,7 +76,7 @@ def test_max_length_is_kept_as_given_and_checked_before_training(tmp_path):
     cfg = BaselineConfig.from_params(model="random:bert-tiny", data="embedded", train_samples=0, eval_samples=0,
                                      epochs=1.0, lr=1e-4, batch_size=8, max_length=100000, seed=0, smoke=True,
                                      device="cpu")
-    assert cfg.max_length == 100000 and cfg.train_samples == 128
+    assert cfg.max_length == 100000 and cfg.train_samples == 512
     t0 = time.perf_counter()
     with pytest.raises(NbUtilsError, match="longer than .* 512 positions"):
         train_baseline(cfg, tmp_path)

@@ -25,7 +25,7 @@ device: str = "auto"  # where PyTorch trains, calibrates and evaluates: auto (CU
 train_precision: str = "auto"  # FP32 fine-tuning arithmetic: auto (BF16 autocast on a GPU), fp32 or bf16
 latency_batches: list = [1, 8]  # batch sizes for the PyTorch FP32 latency measurement
 latency_iterations: int = 50  # timed iterations per latency measurement (after 5 warm-up calls)
-smoke: bool = False  # CI mode: 128 training / 64 validation examples, one epoch, few timing iterations
+smoke: bool = False  # CI mode: 512 training / 64 validation examples, two epochs, few timing iterations
 run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
 results_db: str = ""  # results database (empty: runs/results.sqlite)
 

@@ -183,6 +183,14 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def same_bytes(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two files exist and hold the same bytes (sizes first, then contents)."""
+    import filecmp
+
+    a, b = Path(a), Path(b)
+    return a.is_file() and b.is_file() and a.stat().st_size == b.stat().st_size and filecmp.cmp(a, b, shallow=False)
+
+
 def link_if_identical(path: str | os.PathLike[str], original: str | os.PathLike[str]) -> bool:
     """Replace ``path`` by a hard link to ``original`` when both hold the same bytes; True if linked.
 
@@ -191,14 +199,10 @@ def link_if_identical(path: str | os.PathLike[str], original: str | os.PathLike[
     (either can be deleted or copied alone) while the bytes are stored once. Where links are not possible (another
     file system, a platform without them), the copy stays and False is returned.
     """
-    import filecmp
-
     path, original = Path(path), Path(original)
-    if not (path.is_file() and original.is_file()) or path.stat().st_size != original.stat().st_size:
-        return False
-    if os.path.samefile(path, original):
+    if path.is_file() and original.is_file() and os.path.samefile(path, original):
         return True
-    if not filecmp.cmp(path, original, shallow=False):
+    if not same_bytes(path, original):
         return False
     tmp = path.with_name(f".{path.name}.link-{os.getpid()}")
     try:

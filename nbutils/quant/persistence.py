@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbutils.core.errors import NbUtilsError
-from nbutils.core.paths import atomic_path, link_if_identical, read_json, write_json
+from nbutils.core.paths import atomic_path, link_if_identical, read_json, same_bytes, write_json
 from nbutils.quant.calibration import quantize_ptq
 from nbutils.quant.placement import insert_quantizers, quantizers
 from nbutils.quant.recipes import PLACEMENTS, Recipe
@@ -45,19 +45,13 @@ def save_quantized(model: torch.nn.Module, tokenizer: Any, dest: str | Path, met
         model.save_pretrained(tmp, state_dict=plain)
         tokenizer.save_pretrained(tmp)
         torch.save({"amax": amax, "enabled": enabled}, tmp / "quantizers.pt")
-        if baseline and not _same_bytes(tmp / WEIGHT_FILES[0], Path(str(baseline)) / WEIGHT_FILES[0]):
+        if baseline and not same_bytes(tmp / WEIGHT_FILES[0], Path(str(baseline)) / WEIGHT_FILES[0]):
             (tmp / WEIGHT_FILES[0]).unlink()
             meta = {**meta, SHARED_KEY: save_weights(model, tmp, plain, baseline)}
         write_json(tmp / "nbutils.json", meta)
     if baseline:
         link_if_identical(Path(dest) / WEIGHT_FILES[0], Path(str(baseline)) / WEIGHT_FILES[0])
     return Path(dest)
-
-
-def _same_bytes(a: Path, b: Path) -> bool:
-    import filecmp
-
-    return a.is_file() and b.is_file() and a.stat().st_size == b.stat().st_size and filecmp.cmp(a, b, shallow=False)
 
 
 def load_quantized(path: str | Path, *, task: str = "classification", num_labels: int = 2,

@@ -54,7 +54,7 @@ def distillation_loss(teacher: torch.nn.Module, kd: KDConfig) -> Callable[[Any, 
     return loss
 
 
-CURVE_BATCHES = 4  # validation batches each point of the QAT curves scores (the final figures use all)
+CURVE_SENTENCES = 256  # validation sentences each point of the QAT curves scores (the final figures use all)
 
 
 @dataclass
@@ -82,7 +82,7 @@ def run_qat(base: Any, ptq_model: Any, run_dir: Path, *, epochs: float, lr: floa
     """
     from nbutils.core.device import check_training_fits
     from nbutils.training.models import fine_tune, torch_predictor
-    from nbutils.training.tasks import Encoded, encode, evaluate
+    from nbutils.training.tasks import encode, evaluate
 
     cfg = base.config
     check_training_fits(base.device, ptq_model, batch=cfg.batch_size, seq=cfg.max_length, precision="fp32",
@@ -97,11 +97,11 @@ def run_qat(base: Any, ptq_model: Any, run_dir: Path, *, epochs: float, lr: floa
     student.get_input_embeddings().weight.requires_grad_(False)
     steps = max(1, int(len(train) * epochs))
 
-    # The curve's points score the first CURVE_BATCHES validation batches (256 sentences at notebook 30's batch
+    # The curve's points score the first CURVE_SENTENCES validation sentences (four batches of 64)
     # of 64); the final figures use the whole split. QA keeps the whole split (its windows map to questions).
     curve = base.validation
-    if base.data.task == "classification" and len(curve.batches) > CURVE_BATCHES:
-        curve = Encoded(curve.batches[:CURVE_BATCHES])
+    if base.data.task == "classification":
+        curve = curve.head(CURVE_SENTENCES)
 
     def score() -> float:
         return evaluate(torch_predictor(student), base.data, curve).metrics[main]

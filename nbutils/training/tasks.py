@@ -43,6 +43,21 @@ class Encoded:
     def __len__(self) -> int:
         return sum(len(b["input_ids"]) for b in self.batches)
 
+    def head(self, sentences: int) -> Encoded:
+        """The first whole batches holding at least ``sentences`` examples (all of them if the split is smaller).
+
+        For cheap repeated scoring (QAT curves, sensitivity ranking); classification only: QA ``features`` are
+        not carried over.
+        """
+        kept: list[Batch] = []
+        n = 0
+        for b in self.batches:
+            if n >= sentences:
+                break
+            kept.append(b)
+            n += len(b["input_ids"])
+        return self if len(kept) == len(self.batches) else Encoded(kept)
+
 
 def _chunks(n: int, size: int, order: np.ndarray | None = None) -> Iterator[np.ndarray]:
     idx = order if order is not None else np.arange(n)

@@ -58,7 +58,7 @@ from nbutils.store.db import read_results
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.metrics import paired_bootstrap, sqnr_db
 from nbutils.training.models import torch_predictor
-from nbutils.training.tasks import Encoded, encode, evaluate
+from nbutils.training.tasks import encode, evaluate
 from nbutils.ui.notebook import start
 
 if ranking not in sensitivity.RANKINGS:
@@ -105,15 +105,8 @@ ptq_score = sensitivity.scorer(lambda: evaluate(torch_predictor(qmodel), base.da
                                                 reference=fp32.predictions), fp32.outputs, main)
 # The ranking scores every group twice: on the first `rank_samples` validation sentences (classification), the
 # sweep of Step 3 on the whole split.
-rank_val, n_rank = base.validation, len(fp32.predictions)
-if rank_samples and task == "classification" and rank_samples < len(base.validation):
-    kept, n_rank = [], 0
-    for b in base.validation.batches:
-        if n_rank >= rank_samples:
-            break
-        kept.append(b)
-        n_rank += len(b["input_ids"])
-    rank_val = Encoded(kept)
+rank_val = base.validation.head(rank_samples) if rank_samples and task == "classification" else base.validation
+n_rank = len(rank_val) if rank_val is not base.validation else len(fp32.predictions)
 rank_score = sensitivity.scorer(lambda: evaluate(torch_predictor(qmodel), base.data, rank_val,
                                                  reference=fp32.predictions[:n_rank]), fp32.outputs[:n_rank], main)
 fp32_rank = float(np.mean(fp32.scores[:n_rank]))

@@ -118,3 +118,13 @@ def test_recorded_computes_each_batch_once_before_it_is_saved(tmp_path):
     for _ in range(2):  # e.g. parity, then scoring
         [p(b) for b in enc.batches]
     assert len(calls) == 2
+
+
+def test_encoded_head_keeps_whole_batches_up_to_the_count():
+    import numpy as np
+
+    from nbutils.training.tasks import Encoded
+
+    enc = Encoded([{"input_ids": np.zeros((64, 3))} for _ in range(5)])
+    assert len(enc.head(256)) == 256 and len(enc.head(100)) == 128
+    assert enc.head(10_000) is enc

@@ -117,7 +117,7 @@ class Assets:
         from nbutils.formats import to_openvino
 
         given = Path(self.onnx_dirs[recipe]) / to_openvino.IR_FOLDER if recipe in self.onnx_dirs else None
-        if given is not None and (given / to_openvino.IR_FILE).is_file():
+        if given is not None and (given / "variant.json").is_file():
             problem = to_openvino.verify_ir(given)
             if not problem:
                 return given
@@ -134,9 +134,10 @@ class Assets:
             to_openvino.nncf_ptq(self.openvino("fp32"), self.calib, dest, options=self.nncf)
         elif recipe.startswith("nncf-"):
             raise NbUtilsError(f"no IR for {recipe!r} in this run", "run notebook 42 (it trains and converts it)")
-        else:
+        else:  # OpenVINO reads the ONNX file itself: its variant sits beside it
             path = self.onnx(recipe)
             from nbutils.formats.to_onnx import load_variant
 
+            dest = path.parent / to_openvino.IR_FOLDER
             to_openvino.convert_onnx(path, dest, recipe=recipe, precision=load_variant(path.parent).precision)
         return dest

@@ -111,6 +111,21 @@ def default_engines(full: bool = False, device: Device | None = None) -> list[st
     return (GPU_ALL if full else GPU_DEFAULT) + CPU_DEFAULT[1:] if on_gpu else list(CPU_DEFAULT)
 
 
+#: Files later notebooks read whatever the engines: notebook 42 converts and runs the QAT files, 45 and 70 use them.
+READ_BY_NOTEBOOKS = ("fp32", "ptq", "qat", "qat-kd")
+
+
+def recipes_read(device: Device | None = None) -> set[str]:
+    """The ONNX recipes a run's later notebooks read on ``device``: what notebook 40 keeps by default.
+
+    Every engine that can run there (its recipe; ``ptq`` stands for the run's PTQ file), and
+    :data:`READ_BY_NOTEBOOKS`. Other files (Optimum's levels, the other ONNX Runtime calibrators, FP16 on a CPU) are
+    measured by notebook 40 and then not kept unless asked (``keep_all_files``).
+    """
+    on_gpu = (device if device is not None else resolve()).is_cuda
+    return {s.recipe for s in ENGINES.values() if on_gpu or s.device in ("cpu", "auto")} | set(READ_BY_NOTEBOOKS)
+
+
 def validate_grid(engines: Sequence[str], batch_sizes: Sequence[int], seq_lengths: Sequence[int],
                   max_positions: int = 512, *, warmup: int = 0, iterations: int = 1) -> None:
     """Clear errors for a bad grid, before any work starts (no model loaded, no folder created)."""

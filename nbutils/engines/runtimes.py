@@ -308,7 +308,7 @@ class OvEngine(Engine):
         self._compiled = to_openvino.compile_model(folder, hint="THROUGHPUT" if self.spec.option == "throughput" else "LATENCY",
                                           threads=self.threads)
         self.extra.update(self._compiled.settings)
-        self.extra["ir_file"] = str(folder / to_openvino.IR_FILE)
+        self.extra["ir_file"] = str(to_openvino.load_ir(folder)[1].path)  # model.xml, or the ONNX file it reads
         self.extra.update(to_openvino.int8_provenance(folder))
         # the kernels the plugin chose for the heavy layers on this CPU (e.g. AVX2 without VNNI: INT8 FullyConnected
         # on oneDNN's jit_gemm_I8 while FP32 runs on MLAS/brgemm: why INT8 can lose there)

@@ -19,12 +19,27 @@ from nbutils.core.paths import read_json
 
 
 def model_files(path: str | Path) -> list[Path]:
-    """The files that make up a model: an IR's ``.xml`` and ``.bin``, or an ONNX file (with its external data)."""
+    """The files that make up a model: an IR's ``.xml`` and ``.bin``, or an ONNX file and its external data files."""
     path = Path(path)
     if path.suffix == ".xml":
         return [path, path.with_suffix(".bin")]
-    data = path.with_name(path.name + ".data")
-    return [path, data] if data.is_file() else [path]
+    return [path, *(path.parent / loc for loc in external_locations(path))] if path.is_file() else [path]
+
+
+def external_locations(path: str | Path) -> list[str]:
+    """The external-data files an ONNX file names (main graph), each once, in the order of first use."""
+    import onnx
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception:  # noqa: BLE001 - an unreadable file has no known parts; check_model_file names the problem
+        return []
+    seen: dict[str, None] = {}
+    for init in graph.initializer:
+        if uses_external_data(init):
+            seen.setdefault(ExternalDataInfo(init).location, None)
+    return list(seen)
 
 
 @dataclass
@@ -113,11 +128,36 @@ def check_model_file(path: str | Path) -> None:
                            "export replaces it cleanly)") from exc
 
 
+#: ``variant.json`` key of a variant whose model files were deleted after it was measured (:func:`release`).
+RELEASED = "released"
+
+
+def release(variant: Variant, why: str) -> float:
+    """Delete a variant's model files after it was measured, keeping ``variant.json`` (which says why); MB freed.
+
+    Its figures stay in the results database and its recorded outputs in the run's cache, so later notebooks
+    still show its accuracy; what needs the file (timing it, drawing it) says it was not kept.
+    """
+    from nbutils.core.paths import write_json
+
+    parts = [p for p in model_files(variant.path) if p.is_file()]
+    freed = sum(p.stat().st_size for p in parts) / 1e6
+    meta = {**read_json(variant.path.parent / "variant.json"), RELEASED: why}
+    write_json(variant.path.parent / "variant.json", meta)
+    for part in parts:
+        part.unlink()
+    return freed
+
+
 def verify(folder: str | Path, model_file: str) -> str:
     """Empty if ``folder`` holds a whole ``model_file`` matching its ``variant.json``, else what is wrong with it."""
     folder = Path(folder)
     path = folder / model_file
     missing = [p for p in model_files(path) if not p.is_file()]
+    if missing and (folder / "variant.json").is_file():
+        why = read_json(folder / "variant.json").get(RELEASED)
+        if why:
+            return f"model file {path} was not kept after it was measured ({why})"
     if missing:
         return f"model file {path} is missing ({', '.join(p.name for p in missing)} does not exist)"
     try:

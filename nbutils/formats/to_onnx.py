@@ -82,7 +82,8 @@ def _write_variant(tmp_dir: Path, dest_dir: Path, recipe: str, precision: str, m
     model = tmp_dir / MODEL_FILE
     if config_src is not None and (config_src / "config.json").is_file():
         shutil.copy(config_src / "config.json", tmp_dir / "config.json")
-    info = {"recipe": recipe, "precision": precision, "size_mb": model.stat().st_size / 1e6,
+    info = {"recipe": recipe, "precision": precision,
+            "size_mb": sum(p.stat().st_size for p in files.model_files(model)) / 1e6,
             "sha256": files.sha256(model), "versions": env.versions(), **meta}
     info.update({k: v for k, v in check(model).items() if k != "ops"})
     info["ops"] = op_counts(model)

@@ -1,11 +1,13 @@
 """The OpenVINO route: IR conversion, NNCF quantization (post-training, accuracy-controlled, QAT) and compiled models.
 
-Files: every OpenVINO IR lives beside the ONNX file of the same recipe, in ``<run>/onnx/<recipe>/openvino/``
-(``model.xml`` + ``model.bin`` + ``variant.json`` with the sha256 of both), written atomically like the ONNX
-variants. Recipes (:mod:`nbutils.core.vocab`): ``fp32`` (the FP32 ONNX export converted), ``nncf-ptq``
-(``nncf.quantize``, transformer preset), ``nncf-ptq-ac`` (``nncf.quantize_with_accuracy_control`` with a bound on
-the drop), ``nncf-qat`` (NNCF's PyTorch fake quantization, fine-tuned, converted); any ModelOpt Q/DQ ONNX file
-(``ptq-...``, ``qat``) converts the same way, so one file runs on two runtimes.
+Files: every OpenVINO variant lives beside the ONNX file of the same recipe, in ``<run>/onnx/<recipe>/openvino/``,
+written atomically like the ONNX variants: NNCF's models as IRs (``model.xml`` + ``model.bin`` + ``variant.json``
+with the sha256 of both); converted ONNX files as a ``variant.json`` naming the ONNX file, which OpenVINO reads
+directly (:func:`convert_onnx`: no second copy of the weights). Recipes (:mod:`nbutils.core.vocab`): ``fp32``
+(the FP32 ONNX export converted), ``nncf-ptq`` (``nncf.quantize``, transformer preset), ``nncf-ptq-ac``
+(``nncf.quantize_with_accuracy_control`` with a bound on the drop), ``nncf-qat`` (NNCF's PyTorch fake
+quantization, fine-tuned, converted); any ModelOpt Q/DQ ONNX file (``ptq-...``, ``qat``) converts the same way, so
+one file runs on two runtimes.
 
 ``openvino`` and ``nncf`` are used directly (four documented calls) rather than through ``optimum-intel``, which
 would add another transformers-pinned layer beside optimum-onnx for no extra capability here.
@@ -103,30 +105,62 @@ def fake_quantize_placement(model: openvino.Model) -> dict[str, int]:
     return dict(out)
 
 
+def _ir_info(model: openvino.Model, recipe: str, precision: str, fmt: str, meta: dict[str, Any] | None) -> dict[str, Any]:
+    """The sidecar facts of an OpenVINO model: operator and FakeQuantize counts, versions, the CPU's INT8 ISA."""
+    from nbutils.core import env
+
+    ops = op_counts(model)
+    return {"recipe": recipe, "precision": precision, "format": fmt,
+            "versions": {**env.versions(), "openvino": _openvino().__version__},
+            "int8_isa": env.int8_isa(runtime="openvino"), "fake_quantize": ops.get("FakeQuantize", 0),
+            "matmuls": ops.get("MatMul", 0), "fake_quantize_feeds": fake_quantize_placement(model), "ops": ops,
+            **(meta or {})}
+
+
 def save_ir(model: openvino.Model, dest_dir: str | Path, *, recipe: str, precision: str,
             meta: dict[str, Any] | None = None) -> Variant:
     """Write ``model`` as ``dest_dir/model.xml`` + ``model.bin`` with ``variant.json``, atomically (FP32 weights kept)."""
-    from nbutils.core import env
-
     ov = _openvino()
     dest_dir = Path(dest_dir)
     with atomic_path(dest_dir, is_dir=True) as tmp:
         ov.save_model(model, str(tmp / IR_FILE), compress_to_fp16=False)
         xml = tmp / IR_FILE
-        ops = op_counts(model)
-        info = {"recipe": recipe, "precision": precision, "format": "openvino-ir",
-                "size_mb": sum(f.stat().st_size for f in files.model_files(xml)) / 1e6,
-                "sha256": files.sha256(xml), "versions": {**env.versions(), "openvino": ov.__version__},
-                "int8_isa": env.int8_isa(runtime="openvino"),
-                "fake_quantize": ops.get("FakeQuantize", 0), "matmuls": ops.get("MatMul", 0),
-                "fake_quantize_feeds": fake_quantize_placement(model), "ops": ops, **(meta or {})}
+        info = {**_ir_info(model, recipe, precision, "openvino-ir", meta),
+                "size_mb": sum(f.stat().st_size for f in files.model_files(xml)) / 1e6, "sha256": files.sha256(xml)}
         write_json(tmp / "variant.json", info)
     return Variant(recipe, precision, dest_dir / IR_FILE, info)
 
 
+#: ``variant.json`` format of an OpenVINO variant whose model is an ONNX file of the run (:func:`convert_onnx`).
+ONNX_BACKED = "onnx, read by OpenVINO"
+_ONNX_FILE = "model.onnx"  # the ONNX variants' file name (nbutils.formats.to_onnx.MODEL_FILE)
+
+
+def _onnx_source(folder: Path) -> tuple[Path, dict[str, Any]] | None:
+    """(ONNX file, sidecar) when ``folder`` is an ONNX-backed OpenVINO variant or an ONNX variant folder, else None."""
+    if (folder / IR_FILE).is_file() or not (folder / "variant.json").is_file():
+        return None
+    try:
+        meta = read_json(folder / "variant.json")
+    except (OSError, ValueError):
+        return None
+    if meta.get("format") == ONNX_BACKED:
+        return folder.parent / _ONNX_FILE, meta  # always the ONNX file of the variant folder it sits in
+    if (folder / _ONNX_FILE).is_file():
+        return folder / _ONNX_FILE, meta
+    return None
+
+
 def verify_ir(dest_dir: str | Path) -> str:
-    """Empty if ``dest_dir`` holds a readable IR matching its sidecar, else what is wrong with it."""
-    return files.verify(dest_dir, IR_FILE)
+    """Empty if ``dest_dir`` holds a readable IR (or names an ONNX file) matching its sidecar, else what is wrong."""
+    source = _onnx_source(Path(dest_dir))
+    if source is None:
+        return files.verify(dest_dir, IR_FILE)
+    path, meta = source
+    problem = files.verify(path.parent, _ONNX_FILE)
+    if not problem and meta.get("sha256") and files.sha256(path) != meta["sha256"]:
+        problem = f"{path} changed since OpenVINO's variant {dest_dir} was made from it"
+    return problem
 
 
 def int8_provenance(dest_dir: str | Path) -> dict[str, Any]:
@@ -144,9 +178,20 @@ def int8_provenance(dest_dir: str | Path) -> dict[str, Any]:
 
 
 def load_ir(dest_dir: str | Path) -> tuple[openvino.Model, Variant]:
-    """Read an IR written by :func:`save_ir`; a missing or corrupt file is a clear error."""
+    """Read an IR written by :func:`save_ir`, or the ONNX file a folder names (:func:`convert_onnx`) or holds.
+
+    A missing, corrupt or changed file is a clear error.
+    """
     folder = Path(dest_dir)
-    variant = files.load(folder, IR_FILE)
+    source = _onnx_source(folder)
+    if source is None:
+        variant = files.load(folder, IR_FILE)
+    else:
+        problem = verify_ir(folder)
+        if problem:
+            raise NbUtilsError(problem, "export the ONNX file again (notebook 40), then convert it (notebook 42)")
+        path, meta = source
+        variant = Variant(str(meta.get("recipe", "")), str(meta.get("precision", "")), path, meta)
     ov = _openvino()
     try:
         model = ov.Core().read_model(str(variant.path))
@@ -158,17 +203,33 @@ def load_ir(dest_dir: str | Path) -> tuple[openvino.Model, Variant]:
 
 def convert_onnx(onnx_path: str | Path, dest_dir: str | Path, *, recipe: str, precision: str,
                  meta: dict[str, Any] | None = None) -> Variant:
-    """Convert an ONNX file (FP32 export or a Q/DQ INT8 file) to IR: ``ov.convert_model`` keeps the input names.
+    """OpenVINO's model of an ONNX file (FP32 export or a Q/DQ INT8 file): ``ov.convert_model``, input names kept.
 
-    Q/DQ pairs become ``FakeQuantize`` operations, which the CPU plugin runs as INT8 kernels.
+    Q/DQ pairs become ``FakeQuantize`` operations, which the CPU plugin runs as INT8 kernels. No IR is written:
+    OpenVINO reads ONNX files directly, through the frontend ``convert_model`` uses, so an IR would be a second
+    copy of weights the run already keeps (91 MB for all-MiniLM-L6-v2's FP32 export, 24 MB per Q/DQ file).
+    ``dest_dir`` gets a ``variant.json`` naming the ONNX file (its sha256) with the converted model's operator
+    and FakeQuantize counts; :func:`load_ir` and :func:`compile_model` read the ONNX file. NNCF's models, which
+    exist nowhere else, are saved as IRs (:func:`save_ir`); ``ov.save_model(convert_onnx(...) ...)`` in a
+    notebook writes one for any file.
     """
     from nbutils.formats.files import check_model_file
 
+    onnx_path = Path(onnx_path)
     check_model_file(onnx_path)
     ov = _openvino()
     model = ov.convert_model(str(onnx_path))
-    return save_ir(model, dest_dir, recipe=recipe, precision=precision,
-                   meta={"source": str(onnx_path), "converter": "openvino.convert_model (ONNX)", **(meta or {})})
+    dest_dir = Path(dest_dir)
+    info = {**_ir_info(model, recipe, precision, ONNX_BACKED,
+                       {"source": str(onnx_path), "converter": "openvino.convert_model (ONNX)", **(meta or {})}),
+            "onnx_file": f"../{onnx_path.name}", "size_mb": Variant("", "", onnx_path).size_mb,
+            "sha256": files.sha256(onnx_path)}
+    if onnx_path.parent.resolve() != dest_dir.parent.resolve() or onnx_path.name != _ONNX_FILE:
+        raise NbUtilsError(f"OpenVINO's variant of {onnx_path} must sit in that file's folder ({dest_dir} does not)",
+                           "pass ir_dir(run_dir, recipe) for the ONNX file of that recipe")
+    with atomic_path(dest_dir, is_dir=True) as tmp:
+        write_json(tmp / "variant.json", info)
+    return Variant(recipe, precision, onnx_path, info)
 
 
 def feeds_for(model: openvino.Model, batches: Iterable[dict[str, np.ndarray]], *, per_sentence: bool = True
@@ -453,10 +514,10 @@ class Compiled:
 
 def compile_model(source: str | Path | Any, *, hint: str = "LATENCY", precision: str = "f32", streams: int = 0,
                   threads: int = 0) -> Compiled:
-    """Compile an IR folder, ``.xml`` path or ``ov.Model`` for the CPU.
+    """Compile an IR folder, ``.xml`` or ``.onnx`` path, or ``ov.Model`` for the CPU.
 
     Args:
-        source: IR folder / ``model.xml`` / an ``openvino.Model``.
+        source: IR folder (or one :func:`convert_onnx` wrote) / ``model.xml`` / ``model.onnx`` / an ``openvino.Model``.
         hint: ``LATENCY`` (one stream, all cores on one request) or ``THROUGHPUT`` (several streams).
         precision: ``f32`` (default: FP32 where not INT8) or ``bf16`` (the plugin's own default on BF16 CPUs).
         streams: ``NUM_STREAMS`` (0: what the hint picks).
@@ -469,7 +530,7 @@ def compile_model(source: str | Path | Any, *, hint: str = "LATENCY", precision:
     if precision not in ("f32", "bf16"):
         raise NbUtilsError(f"unknown inference precision {precision!r}", "use 'f32' or 'bf16'")
     if isinstance(source, (str, Path)):
-        folder = Path(source).parent if str(source).endswith(".xml") else Path(source)
+        folder = Path(source).parent if str(source).endswith((".xml", ".onnx")) else Path(source)
         source, _ = load_ir(folder)
     config: dict[str, Any] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": precision}
     if streams:

@@ -27,7 +27,11 @@ def time_views(path: str | Path, *, expand: int | None = None, repeat: int = 3, 
     if expand is not None:
         views[f"layer {expand}"] = {"expand": [expand]}  # a layer the graph lacks: build() names the ones it has
     views["whole"] = {"collapse": False}
-    lines = [f"{Path(path)}: {len(g.nodes)} ONNX nodes, {len(layers)} encoder layers; load {load_s:.2f} s "
+    bodies = g.all_bodies()
+    for key in bodies:  # Loop/If/Scan bodies: each drawn whole, as the inspector's "body ..." views do
+        views[f"body {key}"] = {"collapse": False, "body": key}
+    lines = [f"{Path(path)}: {len(g.nodes)} ONNX nodes, {len(layers)} encoder layers, {len(bodies)} control-flow "
+             f"bodies; load {load_s:.2f} s "
              f"(parse, shape inference, initializer statistics); CPU {env.cpu_info()['cpu']}"]
     if not layers:
         lines.append("  no layer.N blocks in this graph: no one-layer view (the collapsed view is the whole graph)")
@@ -35,9 +39,11 @@ def time_views(path: str | Path, *, expand: int | None = None, repeat: int = 3, 
     for name, kw in views.items():
         times = []
         fresh = load_graph(path)  # cold: no initializer statistics cached yet for this view
+        body = kw.pop("body", None)
         for i in range(max(1, repeat)):
             t = time.perf_counter()
-            d = layout.build(fresh if i == 0 else g, **kw)
+            src = fresh if i == 0 else g
+            d = layout.build(src.body(body) if body else src, **kw)
             fig = view.figure(d)
             times.append(time.perf_counter() - t)
         figs.append(fig)

@@ -1,4 +1,7 @@
-"""The interactive graph inspector of notebook 50: pick a file, a layer, a search and an overlay; the view follows.
+"""The interactive graph inspector of notebook 50: pick a file, a view, a search and an overlay; the view follows.
+
+Views: the collapsed graph, one encoder layer, the whole graph, and each Loop/If/Scan body. A search highlights
+every match and centres the first view on the first (opening its encoder layer when it sits in a collapsed one).
 
 Defaults come from the notebook's parameters, so papermill shows the default view and never waits.
 """
@@ -14,6 +17,7 @@ from nbutils.graph import layout, view
 from nbutils.graph.model import Graph, load_graph
 
 COLLAPSED, WHOLE = "collapsed (one box per layer)", "whole graph"
+BODY = "body "  #: a view's prefix for a control-flow body: ``body Loop_0/body`` (Netron opens these on a click)
 
 
 @dataclass
@@ -43,10 +47,21 @@ class Explorer:
         g = self.graph(name)
         expand: list[int] = []
         collapse = mode != WHOLE
-        if mode not in (COLLAPSED, WHOLE):
+        if mode.startswith(BODY):  # a Loop/If/Scan body, drawn whole like a graph of its own
+            g, collapse = g.body(mode[len(BODY):]), False
+        elif mode != COLLAPSED and mode != WHOLE:
             expand = [int(mode.split()[-1])]
+        found = layout.search(g, search) if search else []
+        note = ""
+        if found:
+            first = g.nodes[found[0]]
+            if collapse and first.layer is not None and first.layer not in expand:
+                expand = [first.layer]  # find opens the layer that holds the node, so the node itself is drawn
+                note = f" (opened layer {first.layer})"
+            note = f" · '{search}': {len(found)} node(s), centred on {found[0]}{note}"
         d = layout.build(g, show_qdq=show_qdq, collapse=collapse, expand=expand,
-                         title=f"{name}: {Path(self.files[name]).parent.name}/{Path(self.files[name]).name} · {mode}")
+                         title=f"{name}: {Path(self.files[name]).parent.name}/{Path(self.files[name]).name} · {mode}"
+                               + note)
         ov = self.overlays.get((name, overlay), {})
         owner = {m: n for n, dn in d.nodes.items() for m in dn.members}
 
@@ -65,12 +80,12 @@ class Explorer:
             return out
 
         highlight = dict(lift(ov.get("highlight"), False) or {})
-        if search:
-            for n in layout.search(g, search):
-                if n in owner:
-                    highlight.setdefault(owner[n], f"matches '{search}'")
+        for n in found:
+            if n in owner:
+                highlight.setdefault(owner[n], f"matches '{search}'")
         return view.figure(d, values=lift(ov.get("values"), True), value_name=ov.get("value_name", ""),
-                           categories=lift(ov.get("categories"), False), highlight=highlight or None)
+                           categories=lift(ov.get("categories"), False), highlight=highlight or None,
+                           focus=owner.get(found[0]) if found else None)
 
     def widget(self, defaults: Mapping[str, Any]) -> Any:
         """Controls plus one view that follows them; ``defaults``: file, mode, search, show_qdq, overlay."""
@@ -82,7 +97,8 @@ class Explorer:
         file_c = widgets.dropdown(names, defaults.get("file"), "file")
 
         def modes(name: str) -> list[str]:
-            return [COLLAPSED, *[f"layer {i}" for i in self.graph(name).layers()], WHOLE]
+            g = self.graph(name)
+            return [COLLAPSED, *[f"layer {i}" for i in g.layers()], WHOLE, *[BODY + k for k in g.all_bodies()]]
 
         def overlays(name: str) -> list[str]:
             return ["operator family", *[o for g, o in self.overlays if g == name]]

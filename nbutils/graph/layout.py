@@ -259,8 +259,9 @@ def build(g: Graph, *, show_qdq: bool = False, collapse: bool = True, expand: It
             box.hover = f"<b>{_e(box.id)}</b>: {len(box.members)} nodes<br>" + "<br>".join(
                 _e(f"{k}: {v}") for k, v in sorted(ops.items(), key=lambda kv: -kv[1])[:12])
     for name in g.inputs:
+        where = "from the enclosing graph" if name in g.outer else "input"
         nodes[f"input:{name}"] = DNode(f"input:{name}", name, "Input", [],
-                                       f"<b>input</b> {_e(name)} {_e(g.tensor(name).describe())}")
+                                       f"<b>{where}</b> {_e(name)} {_e(g.tensor(name).describe())}")
         owner[f"input:{name}"] = f"input:{name}"
     for name in g.outputs:
         nodes[f"output:{name}"] = DNode(f"output:{name}", name, "Output", [],

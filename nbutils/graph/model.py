@@ -87,6 +87,10 @@ class Graph:
     outputs: list[str]
     producer: dict[str, str] = field(default_factory=dict)
     consumers: dict[str, list[str]] = field(default_factory=dict)
+    #: Control-flow bodies (Loop/Scan ``body``, If ``then_branch``/``else_branch``) by ``<node>/<attribute>``.
+    bodies: dict[str, Graph] = field(default_factory=dict)
+    #: Tensors a body reads from the graph around it (drawn as its inputs; empty for a file's main graph).
+    outer: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for node in self.nodes.values():
@@ -139,6 +143,23 @@ class Graph:
         """Encoder layer numbers present in the graph."""
         return sorted({n.layer for n in self.nodes.values() if n.layer is not None})
 
+    def all_bodies(self) -> dict[str, Graph]:
+        """Every control-flow body, nested ones too, by path (``Loop_0/body/If_2/then_branch``)."""
+        out: dict[str, Graph] = {}
+        for key, body in self.bodies.items():
+            out[key] = body
+            out.update({f"{key}/{k}": b for k, b in body.all_bodies().items()})
+        return out
+
+    def body(self, path: str) -> Graph:
+        """The body at ``path`` (a key of :meth:`all_bodies`); an error naming the ones there are otherwise."""
+        found = self.all_bodies()
+        if path not in found:
+            raise NbUtilsError(f"{self.path.name} has no control-flow body {path!r}",
+                               f"open one of: {', '.join(found)}" if found else
+                               "this graph has no Loop, If or Scan bodies; open its collapsed or whole view")
+        return found[path]
+
 
 def _stats(arr: np.ndarray) -> dict[str, Any]:
     a = np.asarray(arr)
@@ -187,7 +208,6 @@ class InitializerStats(Mapping[str, dict[str, Any]]):
 def load_graph(path: str | Path) -> Graph:
     """Read an ONNX file; a missing, non-ONNX, truncated file or missing external data gets a clear error."""
     import onnx
-    from onnx import numpy_helper
 
     path = Path(path)
     if not path.is_file():
@@ -215,23 +235,43 @@ def load_graph(path: str | Path) -> Graph:
         inferred = onnx.shape_inference.infer_shapes(light)
     except Exception:  # noqa: BLE001 - custom/contrib ops: keep the graph, shapes unknown
         inferred = light
+    return _from_proto(model.graph, inferred.graph, path)
+
+
+def _from_proto(gp: Any, inferred: Any, path: Path, scope: frozenset[str] = frozenset()) -> Graph:
+    """A :class:`Graph` from a ``GraphProto`` (``inferred``: the same graph after shape inference, for types).
+
+    Control-flow bodies become :attr:`Graph.bodies`, built the same way; ``scope`` holds the names the graphs
+    around a body define, so the tensors it reads from them are known (:attr:`Graph.outer`).
+    """
+    import onnx
+    from onnx import numpy_helper
+
     tensors: dict[str, Tensor] = {}
-    for vi in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
+    for vi in [*inferred.value_info, *inferred.input, *inferred.output]:
         tt = vi.type.tensor_type
         dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name if tt.elem_type else "?"
         shape = tuple((d.dim_param or d.dim_value or "?") for d in tt.shape.dim) if tt.HasField("shape") else ()
         tensors[vi.name] = Tensor(vi.name, dtype, shape)
-    inits = InitializerStats({i.name: i for i in model.graph.initializer})
-    for init in model.graph.initializer:
+    inits = InitializerStats({i.name: i for i in gp.initializer})
+    for init in gp.initializer:
         dtype = onnx.helper.tensor_dtype_to_np_dtype(init.data_type).name
         tensors.setdefault(init.name, Tensor(init.name, dtype, tuple(init.dims)))
+    inferred_nodes = list(inferred.node) if len(inferred.node) == len(gp.node) else list(gp.node)
+    defined = {*scope, *(i.name for i in gp.input), *(i.name for i in gp.initializer),
+               *(o for n in gp.node for o in n.output)}
     nodes: dict[str, Node] = {}
-    for i, n in enumerate(model.graph.node):
+    bodies: dict[str, Graph] = {}
+    for i, (n, ni) in enumerate(zip(gp.node, inferred_nodes, strict=True)):
         name = n.name or f"{n.op_type}_{i}"
         if name in nodes:
             name = f"{name}_{i}"
         attrs = {}
-        for a in n.attribute:
+        for a, ai in zip(n.attribute, ni.attribute, strict=True):
+            if a.type == onnx.AttributeProto.GRAPH:
+                bodies[f"{name}/{a.name}"] = _from_proto(a.g, ai.g, path, frozenset(defined))
+                attrs[a.name] = f"subgraph: {len(a.g.node)} nodes (view 'body {name}/{a.name}')"
+                continue
             value = onnx.helper.get_attribute_value(a)
             if isinstance(value, bytes):
                 value = value.decode(errors="replace")
@@ -243,5 +283,8 @@ def load_graph(path: str | Path) -> Graph:
             attrs[a.name] = str(value)[:200]
         nodes[name] = Node(name, n.op_type, list(n.input), list(n.output), attrs)
     init_names = set(inits)
-    graph_inputs = [i.name for i in model.graph.input if i.name not in init_names]
-    return Graph(path, nodes, tensors, inits, graph_inputs, [o.name for o in model.graph.output])
+    graph_inputs = [i.name for i in gp.input if i.name not in init_names]
+    own = {*graph_inputs, *init_names, *(o for n in gp.node for o in n.output)}
+    outer = sorted({t for n in gp.node for t in n.input if t and t not in own and t in scope})
+    return Graph(path, nodes, tensors, inits, graph_inputs + outer, [o.name for o in gp.output],
+                 bodies=bodies, outer=outer)

@@ -26,7 +26,8 @@ CATEGORY_COLORS = ["#4c78a8", "#e45756", "#54a24b", "#f58518", "#b279a2", "#72b7
 
 def figure(d: Drawing, *, values: Mapping[str, float] | None = None, value_name: str = "",
            categories: Mapping[str, str] | None = None, highlight: Mapping[str, str] | None = None,
-           reverse_scale: bool = False, px_per_inch: float = 64.0, max_height: int = 1400) -> go.Figure:
+           reverse_scale: bool = False, px_per_inch: float = 64.0, max_height: int = 1400,
+           focus: str | None = None) -> go.Figure:
     """Draw ``d`` (placed by :func:`nbutils.graph.layout.place`): boxes with labels, curved edges with arrowheads.
 
     Args:
@@ -39,6 +40,7 @@ def figure(d: Drawing, *, values: Mapping[str, float] | None = None, value_name:
         px_per_inch: screen pixels per layout inch at the first view (labels are sized for 64).
         max_height: the figure's height cap in pixels; a taller graph opens on its top part at the same scale
             (labels stay readable) and the rest is a pan or zoom away, as in Netron.
+        focus: a drawn node the first view is centred on (a search's match), ringed like a highlight.
 
     """
     import math
@@ -156,6 +158,9 @@ def figure(d: Drawing, *, values: Mapping[str, float] | None = None, value_name:
     height = int(min(max(380, (y1 - y0) * px_per_inch + margin_px), max_height))
     shown = (height - margin_px) / px_per_inch  # inches of graph in the first view
     yrange = [-y1, -y0] if shown >= y1 - y0 else [-(y0 + shown), -y0]
+    if focus is not None and focus in d.pos and shown < y1 - y0:  # centre the first view on the node found
+        top = min(max(y0, d.pos[focus][1] - shown / 2), y1 - shown)
+        yrange = [-(top + shown), -top]
     fig.update_layout(title=d.title, height=height, plot_bgcolor="white", hovermode="closest", dragmode="pan",
                       margin={"l": 10, "r": 10, "t": 80, "b": 10},
                       legend={"itemsizing": "constant", "orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},

@@ -21,13 +21,15 @@ if TYPE_CHECKING:
 
 
 def save_quantized(model: torch.nn.Module, tokenizer: Any, dest: str | Path, meta: dict[str, Any]) -> Path:
-    """Save a quantized model: its FP weights (``save_pretrained``), all quantizer ranges, and ``meta``.
+    """Save a quantized model: its weights, all quantizer ranges, and ``meta``.
 
     ``meta`` must hold ``placement`` (a :data:`PLACEMENTS` name). Written atomically. When ``meta["baseline"]``
     names the checkpoint the model came from, nothing is stored twice: unchanged weights (PTQ) make the weight
     file a hard link to the baseline's (:func:`~nbutils.core.paths.link_if_identical`); changed ones (QAT) are
     stored without the large tensors that still equal the baseline's, e.g. the frozen word embeddings
-    (:func:`~nbutils.training.models.save_weights`; :func:`load_quantized` reads them back from the baseline).
+    (:func:`~nbutils.training.models.save_weights`; :func:`load_quantized` reads them back from the baseline),
+    and with their quantized weights as INT8 codes and scales (:func:`int8_weights`): a quarter of the bytes,
+    the same model.
     """
     import torch
 
@@ -47,11 +49,39 @@ def save_quantized(model: torch.nn.Module, tokenizer: Any, dest: str | Path, met
         torch.save({"amax": amax, "enabled": enabled}, tmp / "quantizers.pt")
         if baseline and not same_bytes(tmp / WEIGHT_FILES[0], Path(str(baseline)) / WEIGHT_FILES[0]):
             (tmp / WEIGHT_FILES[0]).unlink()
-            meta = {**meta, SHARED_KEY: save_weights(model, tmp, plain, baseline)}
+            codes = int8_weights(model)
+            meta = {**meta, SHARED_KEY: save_weights(model, tmp, plain, baseline, codes), "int8_weights": len(codes)}
         write_json(tmp / "nbutils.json", meta)
     if baseline:
         link_if_identical(Path(dest) / WEIGHT_FILES[0], Path(str(baseline)) / WEIGHT_FILES[0])
     return Path(dest)
+
+
+def int8_weights(model: torch.nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Each 8-bit-quantized weight as INT8 codes and a scale (``state_dict`` name -> (codes, scale)).
+
+    The codes are those ModelOpt's weight quantizer rounds the weight to, with scale ``amax / 127``; the forward
+    pass only ever sees the fake-quantized weight, so ``codes × scale`` reloaded under the same quantizer gives
+    the same model. That is checked per weight (the quantizer maps ``codes × scale`` exactly to what it made of
+    the float weight); a weight that fails it, or is not 8-bit, stays in float.
+    """
+    import torch
+
+    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    with torch.no_grad():
+        for name, mod in model.named_modules():
+            wq, weight = getattr(mod, "weight_quantizer", None), getattr(mod, "weight", None)
+            amax = getattr(wq, "amax", None)
+            if (wq is None or weight is None or amax is None or not getattr(wq, "is_enabled", False)
+                    or getattr(wq, "num_bits", None) != 8 or getattr(wq, "unsigned", False)):
+                continue
+            scale = amax.detach().float() / 127.0
+            scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+            on_grid = wq(weight.detach())
+            codes = torch.round(on_grid / scale).clamp(-128, 127)
+            if torch.equal(wq(codes * scale), on_grid):
+                out[f"{name}.weight"] = (codes.to(torch.int8).cpu(), scale.cpu())
+    return out
 
 
 def load_quantized(path: str | Path, *, task: str = "classification", num_labels: int = 2,

@@ -170,20 +170,34 @@ def load_model(spec: str = DEFAULT_MODEL, *, task: str = "classification", num_l
     return model.eval()
 
 
-SHARED_KEY = "shared_with_baseline"  # nbutils.json: tensors a checkpoint leaves to its baseline's weight file
+SHARED_KEY = "shared_with_baseline"  # nbutils.json: tensors not in a checkpoint's float weight file (baseline's, INT8)
+#: Weights a checkpoint stores as INT8 codes with a float scale each (``<name>`` and ``<name>.scale``).
+INT8_WEIGHT_FILE = "weights-int8.safetensors"
 
 
-def save_weights(model: torch.nn.Module, dest: Path, state: dict[str, Any], baseline: str | Path | None) -> list[str]:
+def save_weights(model: torch.nn.Module, dest: Path, state: dict[str, Any], baseline: str | Path | None,
+                 int8: dict[str, tuple[Any, Any]] | None = None) -> list[str]:
     """``model.save_pretrained(dest, state_dict=state)``, leaving out tensors equal to ``baseline``'s.
 
     A QAT model keeps its baseline's word-embedding table (frozen during QAT: ModelOpt does not quantize
     embeddings), which is half of all-MiniLM-L6-v2's bytes; storing it once per run folder instead of once per
-    checkpoint is what this does. Returns the names left out (empty: a complete checkpoint was written); the
-    caller records them under :data:`SHARED_KEY` with ``baseline`` in ``nbutils.json``, and :func:`load_model`
+    checkpoint is what this does. Returns the names left out, INT8 ones included (empty: a complete checkpoint was
+    written); the caller records them under :data:`SHARED_KEY` with ``baseline`` in ``nbutils.json``, and :func:`load_model`
     then reads them from the baseline. Only tensors of at least a million values are considered.
+
+    ``int8``: weights stored as INT8 codes and a float scale (name -> (codes, scale), scale broadcastable to the
+    weight) in :data:`INT8_WEIGHT_FILE` instead of in float; :func:`load_model` reads them back as codes × scale.
     """
     import torch
     from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    int8 = int8 or {}
+    if int8:
+        save_file({k: t for name, (codes, scale) in int8.items()
+                   for k, t in ((name, codes.contiguous().cpu()), (f"{name}.scale", scale.contiguous().cpu()))},
+                  str(dest / INT8_WEIGHT_FILE))
+        state = {k: v for k, v in state.items() if k not in int8}
 
     left_out: list[str] = []
     base_file = Path(baseline) / WEIGHT_FILES[0] if baseline else None
@@ -196,7 +210,7 @@ def save_weights(model: torch.nn.Module, dest: Path, state: dict[str, Any], base
                     if ref.shape == tensor.shape and ref.dtype == tensor.dtype and torch.equal(ref, tensor.cpu()):
                         left_out.append(name)
     model.save_pretrained(dest, state_dict={k: v for k, v in state.items() if k not in left_out})
-    return sorted(left_out)
+    return sorted(left_out) + sorted(int8)
 
 
 def _shared_with(path: Path) -> tuple[str, list[str]] | None:
@@ -219,6 +233,9 @@ def _overlay(model: torch.nn.Module, path: Path, shared: list[str]) -> None:
     from safetensors.torch import load_file
 
     own = load_file(str(path / WEIGHT_FILES[0]))
+    if (path / INT8_WEIGHT_FILE).is_file():  # INT8 codes × scale: the weights exactly on their quantization grid
+        stored = load_file(str(path / INT8_WEIGHT_FILE))
+        own.update({k: v.float() * stored[f"{k}.scale"] for k, v in stored.items() if not k.endswith(".scale")})
     missing, unexpected = model.load_state_dict(own, strict=False)
     lost = sorted(set(missing) - set(shared))
     if unexpected or lost:

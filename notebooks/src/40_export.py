@@ -13,7 +13,8 @@
 # here briefly). CPU only; the CUDA/TensorRT rows say plainly when those providers are absent.
 #
 # **Default profile:** two of ONNX Runtime's four static calibrators (minmax, percentile-99.999) and one Optimum
-# level (O2); `--profile sst2` (or `-p ort_calibrators=...`) runs all four and O1-O3.
+# level (O2); `--profile sst2` (or `-p ort_calibrators=...`) runs all four and O1-O3. The default keeps only the
+# files later notebooks read (Step 6); `keep_all_files` (on in the sst2 and gpu profiles) keeps every file.
 
 # %% tags=["parameters"]
 model: str = "default"  # model spec, as in notebook 10
@@ -32,6 +33,7 @@ opset: int = 17  # ONNX opset (17 or newer)
 ort_calibrators: list = ["minmax", "percentile-99.999"]  # ONNX Runtime static calibrators (sst2/gpu profiles: all four)
 optimum_levels: list = ["O2"]  # Optimum ORTOptimizer levels to export (sst2/gpu profiles: O1-O3; O4 needs a GPU)
 qat_epochs: float = 0.5  # QAT epochs if notebook 30 has not produced the QAT models
+keep_all_files: bool = False  # keep every file made here (sst2/gpu profiles); default: only what later notebooks read
 smoke: bool = False  # CI mode: tiny data, few calibration sentences (the smoke profile also picks one calibrator)
 run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
 results_db: str = ""  # results database (empty: runs/results.sqlite)
@@ -45,9 +47,10 @@ from nbutils import quant
 from nbutils.core import env
 from nbutils.core.vocab import main_metric, outputs_file, variant_dir
 from nbutils.engines import ort_session
-from nbutils.engines.registry import engine_for_file
+from nbutils.engines.registry import engine_for_file, recipes_read
 from nbutils.engines.timing import time_callable
 from nbutils.formats import to_onnx
+from nbutils.formats.files import release
 from nbutils.store import figures
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.inputs import synthetic_batch
@@ -187,7 +190,24 @@ print(f"recorded {run.record(measurements, model=base.model_name, task=task, dat
 table
 
 # %% [markdown]
-# ## Step 6: one variant beside FP32
+# ## Step 6: keep what later notebooks read
+# Optimum's O2 graph holds the fused graph's weights again (90.9 of its 91 MB on all-MiniLM-L6-v2), FP16 is a GPU
+# format, and a second ONNX Runtime calibrator changes only activation scales: each was measured above (its rows
+# are in the results database, its outputs in `<run>/cache/outputs/`, so notebook 70 still scores it). The run then
+# keeps the files later notebooks run or draw (`nbutils.engines.registry.recipes_read`); the others keep their
+# `variant.json`, which says they were not kept. `keep_all_files=True` keeps everything (70 then times them too).
+
+# %%
+read_later = recipes_read(cfg.where)
+freed = {}
+for name, v in variants.items():
+    later = name if name != ptq_recipe else "ptq"
+    if not keep_all_files and later not in read_later:
+        freed[name] = round(release(v, "not read by later notebooks on this device; keep_all_files=True keeps it"), 1)
+print(f"kept {len(variants) - len(freed)} files; not kept (MB):", freed or "none")
+
+# %% [markdown]
+# ## Step 7: one variant beside FP32
 # Pick a variant: its size, operator and Q/DQ counts, accuracy and parity figures next to the FP32 file's. Which
 # INT8 file is smallest, and which stays closest to its PyTorch model? Notebook 45 asks whether the INT8 files
 # really run in integer kernels; notebook 50 draws their graphs.

@@ -70,10 +70,13 @@ options = to_openvino.NncfOptions(preset=nncf_preset, smooth_quant_alpha=smooth_
 _ = options.kwargs()  # checks the options (preset, patterns, overflow fix) before any work
 
 # %% [markdown]
-# ## Step 1: the FP32 model as OpenVINO IR
-# `to_openvino.convert_model` reads notebook 40's FP32 ONNX file (the same file ONNX Runtime runs) and writes
-# `onnx/fp32/openvino/model.xml` + `model.bin` beside it. Then the first check: does the IR compute what PyTorch
-# computes? Once with FP32 inference precision, once with the plugin's *default* precision on this CPU.
+# ## Step 1: the FP32 model in OpenVINO
+# `to_openvino.convert_onnx` converts notebook 40's FP32 ONNX file (the same file ONNX Runtime runs) with
+# `openvino.convert_model`. OpenVINO reads ONNX files directly, so the run keeps no IR copy of them (an FP32 IR of
+# this model would be another 91 MB of the same weights): `onnx/fp32/openvino/variant.json` names the ONNX file
+# and its sha256. NNCF's models below exist nowhere else and are saved as IRs (`model.xml` + `model.bin`);
+# `openvino.save_model(model, "model.xml")` writes one for any model. Then the first check: does OpenVINO compute
+# what PyTorch computes? Once with FP32 inference precision, once with the plugin's *default* precision on this CPU.
 
 # %%
 base = ensure_baseline(cfg, run.run_dir)
@@ -308,8 +311,9 @@ pd.DataFrame(ep_rows).set_index("recipe") if ep_rows else None
 
 # %% [markdown]
 # ## Summary
-# * Every OpenVINO IR sits beside its ONNX file (`onnx/<recipe>/openvino/`), with a sidecar and sha256; a missing
-#   or corrupt IR is a clear error (`to_openvino.load_ir`), and engines rebuild it.
+# * Every OpenVINO variant sits beside its ONNX file (`onnx/<recipe>/openvino/`) with a sidecar and sha256: NNCF's
+#   as IRs, converted ONNX files as the ONNX file itself (no second copy); a missing, corrupt or changed file is a
+#   clear error (`to_openvino.load_ir`), and engines rebuild it.
 # * Step 1 showed which inference precision keeps the FP32 IR at FP32 parity on this CPU; Step 3 listed the
 #   kernels the plugin runs for each IR, so "INT8" is a measured fact here, not a label.
 # * Which NNCF recipe lost the least accuracy, and by how much (with its interval)? The table above answers it;

@@ -37,6 +37,7 @@ import pandas as pd
 
 from nbutils import quant
 from nbutils.core.device import engine_device
+from nbutils.core.paths import read_json
 from nbutils.core.vocab import main_metric, outputs_file, recipe_of_folder, runtime_of
 from nbutils.engines import make_engine
 from nbutils.engines.driver import model_slug, trained_assets, write_tables
@@ -44,7 +45,7 @@ from nbutils.engines.ort_session import accuracy_provider, make_session, ort_pre
 from nbutils.engines.registry import engine_for_file
 from nbutils.engines.timing import time_callable
 from nbutils.formats import to_openvino
-from nbutils.formats.to_onnx import MODEL_FILE, load_variant
+from nbutils.formats.to_onnx import MODEL_FILE
 from nbutils.report import charts, tables
 from nbutils.store import figures
 from nbutils.store.db import read_results
@@ -65,42 +66,53 @@ n_calib = min(calib_samples, 32) if smoke else calib_samples
 
 # %% [markdown]
 # ## Step 1: gather the variants and the engines that run them
-# ONNX files come from notebook 40 (`<run>/onnx/<recipe>/`), OpenVINO IRs from notebook 42
-# (`<run>/onnx/<recipe>/openvino/`); anything missing is exported now.
+# ONNX files come from notebook 40 (`<run>/onnx/<recipe>/`), OpenVINO's variants from notebook 42
+# (`<run>/onnx/<recipe>/openvino/`); anything missing is exported now. Files notebook 40 measured and did not keep
+# (default profile: Optimum's level, FP16 on a CPU, the second calibrator) are scored from the outputs it recorded;
+# they have no latency point unless the run kept them (`keep_all_files`, on in the sst2 profile).
 
 # %%
 base = ensure_baseline(cfg, run.run_dir)
 fp32 = base.result
 assets, ptq_recipe = trained_assets(base, run.run_dir, calib_samples=n_calib, folder=run.path("bench", model_slug(model)))
 variants = []  # (recipe, engine, precision, predictor)
+untimed = set()  # (recipe, engine) whose file notebook 40 did not keep: scored from its outputs, not timed
 onnx_root = run.run_dir / "onnx"
-found = sorted(p.parent for p in onnx_root.glob(f"*/{MODEL_FILE}")) if onnx_root.is_dir() else []
+found = sorted(p.parent for p in onnx_root.glob("*/variant.json")) if onnx_root.is_dir() else []
 if not found:
     for recipe in ("fp32", "fp16", "ort-dynamic", "ort-static-minmax", "ptq"):
         found.append(assets.onnx(recipe).parent)
+
+
+def add_variant(folder, runtime, provider):
+    meta = read_json(folder / "variant.json")
+    recipe = recipe_of_folder(folder) if meta["recipe"] != "ptq" else ptq_recipe
+    engine = engine_for_file(runtime, recipe, meta["precision"])
+    outputs = outputs_file(run.run_dir, engine, meta["sha256"])
+    if not (folder / MODEL_FILE).is_file():  # measured by notebook 40, not kept (its Step 6)
+        if not outputs.is_file():
+            return
+        untimed.add((recipe, engine))
+    # notebook 40 (or 42) kept this file's outputs on this engine: rescored, not recomputed (tasks.recorded)
+    variants.append((recipe, engine, meta["precision"],
+                     recorded(lambda p=folder / MODEL_FILE, pr=provider: ort_predictor(make_session(p, pr)),
+                              outputs, base.validation)))
+
+
 for folder in found:
-    v = load_variant(folder)
-    recipe = recipe_of_folder(folder) if v.recipe != "ptq" else ptq_recipe
-    provider = accuracy_provider(v.precision, cfg.where)  # FP32/FP16 files on the GPU where there is one
-    engine = engine_for_file(f"ort-{provider}", recipe, v.precision)
-    # notebook 40 kept this file's outputs on this engine: they are rescored, not recomputed (tasks.recorded)
-    variants.append((recipe, engine, v.precision,
-                     recorded(lambda p=v.path, pr=provider: ort_predictor(make_session(p, pr)),
-                              outputs_file(run.run_dir, engine, v.meta["sha256"]), base.validation)))
+    provider = accuracy_provider(read_json(folder / "variant.json")["precision"], cfg.where)  # FP32/FP16: GPU there
+    add_variant(folder, f"ort-{provider}", provider)
 # The same ONNX files through ONNX Runtime's OpenVINO execution provider (the plain FP32 export and every INT8 file).
 ov_ep = provider_unavailable_reason("openvino")
 for folder in found if not ov_ep else []:
-    v = load_variant(folder)
-    recipe = recipe_of_folder(folder) if v.recipe != "ptq" else ptq_recipe
-    if v.precision in ("fp32", "int8") and not recipe.startswith("fp32-"):
-        engine = engine_for_file("ort-ov", recipe, v.precision)
-        variants.append((recipe, engine, v.precision,
-                         recorded(lambda p=v.path: ort_predictor(make_session(p, "openvino")),
-                                  outputs_file(run.run_dir, engine, v.meta["sha256"]), base.validation)))
+    if read_json(folder / "variant.json")["precision"] in ("fp32", "int8") and not folder.name.startswith("fp32-"):
+        add_variant(folder, "ort-ov", "openvino")
+if untimed:
+    print("scored from notebook 40's outputs (files not kept, so not timed below):", sorted(r for r, _ in untimed))
 if ov_ep:
     print(f"ONNX Runtime + OpenVINO execution provider rows skipped: {ov_ep}")
 # OpenVINO IRs (notebook 42: onnx/<recipe>/openvino/); without them, the FP32 and NNCF INT8 IRs are built now.
-irs = sorted(p.parent for p in onnx_root.glob(f"*/{to_openvino.IR_FOLDER}/{to_openvino.IR_FILE}")) if onnx_root.is_dir() else []
+irs = sorted(p.parent for p in onnx_root.glob(f"*/{to_openvino.IR_FOLDER}/variant.json")) if onnx_root.is_dir() else []
 if not to_openvino.unavailable_reason():
     if not irs:
         for recipe in ("fp32", "nncf-ptq"):
@@ -194,7 +206,7 @@ timed = set(zip(lat[lat.batch == latency_batch]["engine"], lat[lat.batch == late
 feed = synthetic_batch(latency_batch, seq)
 extra_lat = []
 for recipe, engine, precision, predict in variants:
-    if (engine, recipe) in timed:
+    if (engine, recipe) in timed or (recipe, engine) in untimed:
         continue
     stats = time_callable(lambda p=predict: p(feed), batch=latency_batch, warmup=2,
                           iterations=5 if smoke else latency_iterations)

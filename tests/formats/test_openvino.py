@@ -43,9 +43,12 @@ def tiny(tmp_path_factory):
 
 def test_ir_lives_beside_its_onnx_file_and_matches_pytorch(tiny):
     root, m, ir = tiny
-    assert ir.path == root / "onnx" / "fp32" / "openvino" / "model.xml"
-    assert ir.path.with_suffix(".bin").is_file() and ir.meta["sha256"] and ir.meta["fake_quantize"] == 0
-    compiled = to_openvino.compile_model(ir.path.parent)
+    # OpenVINO reads the ONNX file itself: its variant folder names that file, with no second copy of the weights
+    folder = root / "onnx" / "fp32" / "openvino"
+    assert ir.path == root / "onnx" / "fp32" / "model.onnx" and sorted(f.name for f in folder.iterdir()) == ["variant.json"]
+    assert ir.meta["sha256"] and ir.meta["fake_quantize"] == 0 and ir.meta["format"] == to_openvino.ONNX_BACKED
+    assert to_openvino.verify_ir(folder) == "" and to_openvino.load_ir(folder)[1].path == ir.path
+    compiled = to_openvino.compile_model(folder)
     assert compiled.settings["ov_precision"] == "f32"  # never the plugin's silent bf16 default
     assert compiled.input_names == ["input_ids", "attention_mask", "token_type_ids"]
     par = to_onnx.parity(torch_predictor(m), to_openvino.predictor(compiled), _batches(), "fp32")
@@ -84,8 +87,16 @@ def test_missing_and_corrupt_ir_are_clear_errors(tiny, tmp_path):
         to_openvino.load_ir(tmp_path / "nothing")
     import shutil
 
+    # an ONNX file changed after OpenVINO's variant was made from it is named, with the fix
+    copy = tmp_path / "onnx" / "fp32"
+    shutil.copytree(ir.path.parent, copy)
+    with (copy / "model.onnx").open("ab") as fh:
+        fh.write(b"\x00")
+    with pytest.raises(NbUtilsError, match="sha256|changed since") as err:
+        to_openvino.load_ir(copy / "openvino")
+    assert "export the ONNX file again" in err.value.fix
     bad = tmp_path / "bad"
-    shutil.copytree(ir.path.parent, bad)
+    to_openvino.save_ir(to_openvino.load_ir(ir.path.parent)[0], bad, recipe="fp32", precision="fp32")  # a real IR
     with (bad / "model.bin").open("r+b") as fh:
         fh.seek(100)
         fh.write(b"\x00\xff" * 8)

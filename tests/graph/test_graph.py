@@ -1,6 +1,7 @@
 """The graph inspector (issue 10): layout, diff, SQNR and pairing on small hand-built graphs; errors; the browser."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -8,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from nbutils.core.errors import NbUtilsError
-from nbutils.graph import layout, overlays, view
+from nbutils.graph import inspector, layout, overlays, view
 from nbutils.graph.model import load_graph
 from tests.browser import artefacts, browser
 
@@ -249,6 +250,80 @@ def test_graph_cli_opens_models_without_encoder_layers(tmp_path, capsys):
         assert "no one-layer view" in out and "whole:" in out and "error" not in out, out
     with pytest.raises(NbUtilsError, match="expand nothing"):  # asking for a layer it lacks says what to do
         layout.build(load_graph(files[-1]), expand=[0])
+    # the control-flow test cases' bodies are views of their own in the CLI as in the inspector
+    for name, bodies in (("test_loop11", ["Loop_0/body"]), ("test_if", ["If_0/else_branch", "If_0/then_branch"]),
+                         ("test_scan_sum", ["Scan_0/body"])):
+        f = tmp_path / f"{name}.onnx"
+        main(["graph", str(f), "--repeat", "1"])
+        out = capsys.readouterr().out
+        assert all(f"body {b}:" in out for b in bodies), out
+        assert sorted(load_graph(f).all_bodies()) == sorted(bodies)
+
+
+def _nested_control_flow(path: Path) -> Path:
+    """An If inside a Loop body; the If's branches read ``scale`` (a main-graph input) and the loop's ``acc``."""
+    from onnx import helper as h
+
+    def branch(op: str) -> onnx.GraphProto:
+        return h.make_graph([h.make_node(op, ["acc", "scale"], [f"{op.lower()}_out"], name=f"{op}_in_branch")],
+                            f"{op}_branch", [], [h.make_tensor_value_info(f"{op.lower()}_out", TensorProto.FLOAT, [2])])
+
+    body = h.make_graph(
+        [h.make_node("Greater", ["acc", "scale"], ["big"], name="Greater_0"),
+         h.make_node("If", ["big"], ["acc_out"], name="If_0", then_branch=branch("Sub"), else_branch=branch("Add")),
+         h.make_node("Identity", ["cond_in"], ["cond_out"], name="Identity_0")],
+        "body", [h.make_tensor_value_info("i", TensorProto.INT64, []),
+                 h.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                 h.make_tensor_value_info("acc", TensorProto.FLOAT, [2])],
+        [h.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         h.make_tensor_value_info("acc_out", TensorProto.FLOAT, [2])])
+    graph = h.make_graph([h.make_node("Loop", ["trips", "cond", "x"], ["y"], name="Loop_0", body=body)], "nested",
+                         [h.make_tensor_value_info("trips", TensorProto.INT64, []),
+                          h.make_tensor_value_info("cond", TensorProto.BOOL, []),
+                          h.make_tensor_value_info("x", TensorProto.FLOAT, [2]),
+                          h.make_tensor_value_info("scale", TensorProto.FLOAT, [2])],
+                         [h.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def test_control_flow_bodies_open_nested_with_their_outer_scope(tmp_path):
+    """A Loop's body and the If inside it open as views; what a body reads from outside is drawn as its input."""
+    g = load_graph(_nested_control_flow(tmp_path / "nested.onnx"))
+    assert sorted(g.all_bodies()) == ["Loop_0/body", "Loop_0/body/If_0/else_branch", "Loop_0/body/If_0/then_branch"]
+    body = g.body("Loop_0/body")
+    assert body.outer == ["scale"] and "scale" in body.inputs  # the main graph's input, read inside the loop
+    then = g.body("Loop_0/body/If_0/then_branch")
+    assert then.outer == ["acc", "scale"]  # one from the loop body, one from the main graph
+    assert "subgraph: 1 nodes" in body.nodes["If_0"].attrs["then_branch"]
+    d = layout.build(then, collapse=False)
+    assert {e.src for e in d.edges if e.dst == "Sub_in_branch"} == {"input:acc", "input:scale"}
+    assert "enclosing graph" in d.nodes["input:acc"].hover
+    ex = inspector.Explorer({"nested": tmp_path / "nested.onnx"})
+    fig = ex.figure("nested", mode=inspector.BODY + "Loop_0/body/If_0/else_branch")
+    assert view.drawn_nodes(fig) == 4  # two inputs from outside, the Add, the branch output
+    with pytest.raises(NbUtilsError, match="open one of: Loop_0/body"):
+        g.body("Loop_0/cond")
+
+
+def test_find_node_opens_its_layer_centres_and_rings_it(tmp_path):
+    """Searching a node inside a collapsed layer opens that layer, rings the node and centres the first view on it."""
+    ex = inspector.Explorer({"int8": _int8(tmp_path)})
+    fig = ex.figure("int8", mode=inspector.COLLAPSED, search="dense/MatMul")
+    assert "opened layer 0" in fig.layout.title.text and "centred on /bert/encoder/layer.0/dense/MatMul" in fig.layout.title.text
+    ring = next(t for t in fig.data if t.meta == "highlight")
+    assert len(ring.x) == 1
+    low, high = fig.layout.yaxis.range
+    assert low <= ring.y[0] <= high  # the ring is inside the first view
+    tall = view.figure(layout.build(load_graph(_int8(tmp_path)), expand=[0]), max_height=400,
+                       focus="/bert/encoder/layer.0/dense/MatMul")
+    low, high = tall.layout.yaxis.range
+    centre = -layout.build(load_graph(_int8(tmp_path)), expand=[0]).pos["/bert/encoder/layer.0/dense/MatMul"][1]
+    assert low <= centre <= high
+    with pytest.raises(NbUtilsError, match="no node or tensor matching"):
+        ex.figure("int8", search="no-such-node")
 
 
 def test_qdq_glyph_hover_teaches_scale_zero_point_and_range(tmp_path):

@@ -134,10 +134,22 @@ def test_ptq_checkpoint_shares_its_baselines_weight_file(tmp_path):
     other = quant.save_quantized(qm, tok, tmp_path / "qat", {"placement": "trt-bert", "baseline": str(base)})
     assert not os.path.samefile(other / "model.safetensors", base / "model.safetensors")
     meta = json.loads((other / "nbutils.json").read_text())
-    assert meta["shared_with_baseline"] == ["bert.embeddings.word_embeddings.weight"]
-    assert (other / "model.safetensors").stat().st_size < 0.2 * (base / "model.safetensors").stat().st_size
-    with torch.no_grad():
-        assert torch.allclose(qm(**feed).logits, quant.load_quantized(other)(**feed).logits, atol=1e-5)
+    # the quantized weights are stored as INT8 codes and scales, everything else in float or left to the baseline
+    assert meta["int8_weights"] == 12  # 2 layers x 6 linears of the tiny BERT (Q, K, V, out, FFN in, FFN out)
+    from safetensors.torch import load_file
+
+    stored = load_file(str(other / "weights-int8.safetensors"))
+    codes = stored["bert.encoder.layer.0.attention.self.query.weight"]
+    assert codes.dtype == torch.int8 and int(codes.abs().max()) == 127  # the channel maxima sit at the grid's end
+    assert meta["shared_with_baseline"][0] == "bert.embeddings.word_embeddings.weight"
+    float_bytes = (other / "model.safetensors").stat().st_size
+    assert float_bytes < 0.2 * (base / "model.safetensors").stat().st_size
+    loaded = quant.load_quantized(other)
+    with torch.no_grad():  # the same model: identical outputs, not merely close ones
+        assert torch.equal(qm(**feed).logits, loaded(**feed).logits)
+        w = loaded.bert.encoder.layer[0].attention.self.query
+        assert torch.equal(w.weight_quantizer(w.weight), qm.bert.encoder.layer[0].attention.self.query.weight_quantizer(
+            qm.bert.encoder.layer[0].attention.self.query.weight))
     # its baseline gone, it says so instead of loading random embeddings
     shutil.rmtree(base)
     with pytest.raises(NbUtilsError, match="which is gone"):

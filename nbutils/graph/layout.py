@@ -311,13 +311,20 @@ def build(g: Graph, *, show_qdq: bool = False, collapse: bool = True, expand: It
 
 #: Box height and the width of one label character, in inches (9-point text, as the figure draws it).
 BOX_H, CHAR_W = 0.32, 0.075
+#: Room at a box's left end for its hover marker; the label is centred in the rest (:func:`label_x`).
+MARKER_W = 0.16
 
 
 def box_size(node: DNode) -> tuple[float, float]:
-    """Width and height of a node's box, in inches: wide enough for its label."""
+    """Width and height of a node's box, in inches: wide enough for its label and the hover marker beside it."""
     if node.op == "Layer":
-        return max(1.6, CHAR_W * len(node.label) + 0.4), BOX_H * 1.6
-    return max(0.55, CHAR_W * len(node.label[:28]) + 0.25), BOX_H
+        return max(1.6, CHAR_W * len(node.label) + 0.4 + MARKER_W), BOX_H * 1.6
+    return max(0.55, CHAR_W * len(node.label[:28]) + 0.25 + MARKER_W), BOX_H
+
+
+def label_x(x: float) -> float:
+    """Where a box's label is centred: right of the box's centre by half the marker's room, clear of the marker."""
+    return x + MARKER_W / 2
 
 
 def place(d: Drawing, *, use_dot: bool | None = None) -> Drawing:

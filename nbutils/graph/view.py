@@ -11,7 +11,7 @@ import html
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from nbutils.graph.layout import Drawing
+from nbutils.graph.layout import MARKER_W, Drawing, label_x
 
 _e = html.escape  # names from the model file are data, never markup
 
@@ -112,7 +112,7 @@ def figure(d: Drawing, *, values: Mapping[str, float] | None = None, value_name:
                                      line={"color": "#333", "width": 0.6}, hoverinfo="skip", showlegend=False,
                                      name=name, meta="boxes"))
         # the hover targets (and, for overlays, the coloured markers) sit inside each box's left end, clear of the label
-        fig.add_trace(go.Scatter(x=[p[0] - d.size[n][0] / 2 + 0.09 for n, p in zip(members, pts, strict=True)],
+        fig.add_trace(go.Scatter(x=[p[0] - d.size[n][0] / 2 + MARKER_W * 0.55 for n, p in zip(members, pts, strict=True)],
                                  y=[p[1] for p in pts], mode="markers",
                                  marker={"symbol": "square", "size": 8, **marker},
                                  hovertext=hover, hoverinfo="text", name=name, showlegend=legend, meta="nodes",
@@ -142,7 +142,7 @@ def figure(d: Drawing, *, values: Mapping[str, float] | None = None, value_name:
             colour = COLORS.get(fam, COLORS["other"])
             node_trace(members, fam, _tint(colour), {"color": colour, "opacity": 0.9})
     # labels last, so they sit on top of the boxes
-    fig.add_trace(go.Scatter(x=[xy(n)[0] for n in ids], y=[xy(n)[1] for n in ids], mode="text",
+    fig.add_trace(go.Scatter(x=[label_x(xy(n)[0]) for n in ids], y=[xy(n)[1] for n in ids], mode="text",
                              text=[_e(d.nodes[n].label[:28]) for n in ids], textfont={"size": 9, "color": "#111"},
                              hoverinfo="skip", showlegend=False, name="labels", meta="labels"))
     if highlight:

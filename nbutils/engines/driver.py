@@ -79,3 +79,37 @@ def write_tables(frame: Any, dest: Path, stem: str) -> list[Path]:
             write(frame, tmp)
         out.append(path)
     return out
+
+
+def score_file(path: str | Path, *, data: str, tokenizer: str, providers: Sequence[str] = ("cpu",),
+               max_length: int = 64, eval_samples: int = 0) -> list[dict[str, Any]]:
+    """Accuracy of one ONNX file on a validation split through each ONNX Runtime provider (``python -m nbutils score``).
+
+    The first provider is the reference: each later one's row says how often it agrees with it, so a provider that
+    changes the answers (e.g. OpenVINO's execution provider against ONNX Runtime's CPU kernels on the same file)
+    shows. ``tokenizer``: a checkpoint folder or model spec whose tokenizer made the file's training data. An
+    unavailable provider is an error naming why (never a silent CPU fallback).
+    """
+    from nbutils.engines.ort_session import make_session, ort_predictor
+    from nbutils.formats.files import check_model_file
+    from nbutils.training.data import load_task_data
+    from nbutils.training.metrics import paired_bootstrap
+    from nbutils.training.models import load_tokenizer
+    from nbutils.training.tasks import encode, evaluate
+
+    check_model_file(path)
+    sessions = [make_session(path, p, fallback=False) for p in providers]  # every provider checked before any work
+    task_data = load_task_data(data, eval_samples=eval_samples)
+    encoded = encode(task_data, "validation", load_tokenizer(tokenizer), max_length=max_length, batch_size=32)
+    rows: list[dict[str, Any]] = []
+    first = None
+    for provider, info in zip(providers, sessions, strict=True):
+        res = evaluate(ort_predictor(info), task_data, encoded, reference=first.predictions if first else None)
+        row = {"provider": provider, "runs_on": info.provider, "examples": len(res.predictions),
+               **{k: round(v, 2) for k, v in res.metrics.items()}}
+        if first is not None:
+            row["delta_95ci"] = "[{low:+.2f}, {high:+.2f}]".format(**paired_bootstrap(first.scores, res.scores))
+        row["options"] = {k: v for k, v in info.provenance().items() if k not in ("provider", "provider_requested")}
+        rows.append(row)
+        first = first or res
+    return rows

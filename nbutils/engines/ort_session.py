@@ -28,6 +28,8 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "te
              "openvino": "OpenVINOExecutionProvider"}
 #: The OpenVINO execution provider ships as an ONNX Runtime plugin library (pip ``onnxruntime-ep-openvino``).
 OPENVINO_EP = "OpenVINOExecutionProvider"
+#: Plugin libraries this process registered with ONNX Runtime.
+_REGISTERED: set[str] = set()
 #: PCI vendor ids of CPU makers (ONNX Runtime's hardware devices carry them).
 _VENDORS = {0x8086: "Intel", 0x1022: "AMD", 0x10DE: "NVIDIA"}
 
@@ -69,11 +71,12 @@ def _openvino_ep_devices() -> tuple[list[Any], str]:
     except ImportError:
         return [], ("the ONNX Runtime OpenVINO plugin is not installed (fix: make install; constraints.txt pins "
                     "onnxruntime-ep-openvino)")
-    if not any(d.ep_name == OPENVINO_EP for d in ort.get_ep_devices()):
+    if OPENVINO_EP not in _REGISTERED and not any(d.ep_name == OPENVINO_EP for d in ort.get_ep_devices()):
         try:
             ort.register_execution_provider_library(OPENVINO_EP, plugin.get_library_path())
         except Exception as exc:  # noqa: BLE001 - a library that fails to load is a finding, not a crash
             return [], f"the OpenVINO plugin library did not register with ONNX Runtime: {str(exc)[:200]}"
+    _REGISTERED.add(OPENVINO_EP)  # once per process: registered with no device (AMD), it must not be registered again
     every = ort.get_ep_devices()
     devices = [d for d in every if d.ep_name == OPENVINO_EP and d.ep_metadata.get("ov_device") == "CPU"]
     if devices:

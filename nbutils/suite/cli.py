@@ -7,6 +7,7 @@ database, one row per measured figure; ``params`` lists every notebook's paramet
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -55,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="the encoder layer of the one-layer view (default: the first the graph has, if any)")
     g.add_argument("--repeat", type=int, default=3, help="timings per view (the median is printed)")
     g.add_argument("--html", default=None, help="also write the three views to this HTML file")
+    c = sub.add_parser("score", help="accuracy of an ONNX file on a validation split through ONNX Runtime providers")
+    c.add_argument("file", help="an ONNX file (e.g. <run>/onnx/qat/model.onnx)")
+    c.add_argument("--data", required=True, help="data spec, as in notebook 10 (e.g. ../shared/data/sst2)")
+    c.add_argument("--tokenizer", required=True, help="checkpoint folder (or model spec) with the file's tokenizer")
+    c.add_argument("--providers", default="cpu", help="comma-separated: cpu, openvino, cuda, tensorrt; the first is "
+                   "the reference the others' agreement is measured against")
+    c.add_argument("--max-length", type=int, default=64, help="tokens per sentence (the run's max_length)")
+    c.add_argument("--eval-samples", type=int, default=0, help="validation examples (0: all)")
     w = sub.add_parser("sweep", help="run a sweep file's cells (benchmarks, suite runs) on Dask distributed")
     w.add_argument("file", help="sweep YAML file (see README: Sweeps)")
     w.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:8786)")
@@ -113,6 +122,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = run_sweep(args.file, scheduler=args.scheduler, workers=args.workers, resume=args.resume,
                                 dry_run=args.dry_run, db=args.db)
             return 0 if args.dry_run or summary["ok"] == summary["todo"] else 1
+        if args.command == "score":
+            from nbutils.engines.driver import score_file
+
+            rows = score_file(args.file, data=args.data, tokenizer=args.tokenizer,
+                              providers=[p.strip() for p in args.providers.split(",") if p.strip()],
+                              max_length=args.max_length, eval_samples=args.eval_samples)
+            for row in rows:
+                print(json.dumps(row))
+            return 0
         if args.command == "graph":
             from nbutils.graph.benchmark import time_views
 

@@ -205,3 +205,30 @@ def test_qdq_file_through_onnx_runtime_openvino_provider(tiny):
     stats = engine.time(1, 16, warmup=1, iterations=3)
     assert stats.as_dict()["p50_ms"] > 0 and engine.extra["nodes_not_on_openvino"] == {}
     assert engine.extra["provider"] == "openvino"
+
+
+def test_score_cli_runs_a_file_through_providers_and_names_an_unavailable_one(tiny, tmp_path, capsys):
+    """``python -m nbutils score``: a file's accuracy per provider, the later ones' agreement with the first; a
+    provider that cannot run here stops it before any work, with the reason."""
+    import json
+
+    from nbutils.engines.ort_session import provider_unavailable_reason
+    from nbutils.suite.cli import main
+    from nbutils.training.data import write_classification_folder
+
+    root, _, ir = tiny
+    rows = [("a fine film", 1), ("a dull film", 0)] * 8
+    data = write_classification_folder(tmp_path / "data", {"train": rows, "validation": rows})
+    args = ["score", str(ir.path), "--data", str(data), "--tokenizer", "random:bert-tiny", "--max-length", "16"]
+    assert main([*args, "--providers", "cpu,cpu"]) == 0
+    first, second = (json.loads(line) for line in capsys.readouterr().out.strip().splitlines())
+    assert first["examples"] == 16 and second["agreement"] == 100.0 and second["accuracy"] == first["accuracy"]
+    assert second["delta_95ci"] == "[+0.00, +0.00]" and first["options"]["graph_optimization"] == "all"
+    reason = provider_unavailable_reason("openvino")
+    code = main([*args, "--providers", "cpu,openvino"])
+    out = capsys.readouterr()
+    if reason:
+        # asked twice in one process (the test above asked first), the reason is still the device, not the library
+        assert code == 2 and "lists no CPU device" in out.err and "Intel hardware only" in out.err, out.err
+    else:
+        assert code == 0 and json.loads(out.out.strip().splitlines()[1])["runs_on"] == "openvino"

@@ -161,8 +161,11 @@ print("Model Explorer node data:", *sorted(p.name for p in (run.run_dir / "graph
 
 # %% [markdown]
 # ## Step 7: explore
-# Pick a file, a view (collapsed, one layer, whole), an overlay and a search; the figure follows. Under papermill
-# this shows the parameters' choice.
+# Pick a file, a view (collapsed, one layer, whole, or a Loop/If/Scan body where the model has one), an overlay and
+# a search; the figure follows. A search rings every match and centres the view on the first, opening the encoder
+# layer it sits in. Any ONNX file opens here: `Explorer({"mine": "path/to/model.onnx"}).show({})`; a model without
+# `layer.N` names has no one-layer view, and its control-flow bodies are views of their own (as a click opens them
+# in Netron). Under papermill this shows the parameters' choice.
 
 # %%
 ex.show({"file": int8_names[0], "mode": f"layer {expand_layer}", "search": search, "show_qdq": show_qdq,
@@ -178,5 +181,7 @@ ex.show({"file": int8_names[0], "mode": f"layer {expand_layer}", "search": searc
 # ## Exercises
 # 1. Open layer 0 of the ModelOpt file with `show_qdq=True`: how many Q/DQ pairs guard one attention block?
 # 2. In the diff of the ORT static file, which inputs are left in float? Would TensorRT fuse that attention?
-# 3. Rerun with `int8_files=["ptq", "ort-static-percentile-99.99"]` (after notebook 40 made it): does a percentile
-#    calibration raise the worst SQNR?
+# 3. Rerun with `int8_files=["ptq", "ort-static-percentile-99.99"]` (after notebook 40 made it, with
+#    `keep_all_files=True`): does a percentile calibration raise the worst SQNR?
+# 4. Open a model with a loop: save `onnx.backend.test.case.node.collect_testcases()`'s `test_loop11` case and pass
+#    it to `Explorer`; which tensors does the loop body read from outside, and how are they drawn?

@@ -76,7 +76,7 @@ base = ensure_baseline(cfg, run.run_dir)
 fp32 = base.result
 assets, ptq_recipe = trained_assets(base, run.run_dir, calib_samples=n_calib, folder=run.path("bench", model_slug(model)))
 variants = []  # (recipe, engine, precision, predictor)
-untimed = set()  # (recipe, engine) whose file notebook 40 did not keep: scored from its outputs, not timed
+untimed = set()  # (recipe, engine) whose file notebook 40/42 did not keep: scored from its outputs, not timed
 onnx_root = run.run_dir / "onnx"
 found = sorted(p.parent for p in onnx_root.glob("*/variant.json")) if onnx_root.is_dir() else []
 if not found:
@@ -107,8 +107,6 @@ ov_ep = provider_unavailable_reason("openvino")
 for folder in found if not ov_ep else []:
     if read_json(folder / "variant.json")["precision"] in ("fp32", "int8") and not folder.name.startswith("fp32-"):
         add_variant(folder, "ort-ov", "openvino")
-if untimed:
-    print("scored from notebook 40's outputs (files not kept, so not timed below):", sorted(r for r, _ in untimed))
 if ov_ep:
     print(f"ONNX Runtime + OpenVINO execution provider rows skipped: {ov_ep}")
 # OpenVINO IRs (notebook 42: onnx/<recipe>/openvino/); without them, the FP32 and NNCF INT8 IRs are built now.
@@ -118,13 +116,20 @@ if not to_openvino.unavailable_reason():
         for recipe in ("fp32", "nncf-ptq"):
             irs.append(assets.openvino(recipe))
     for folder in irs:
-        _, ir = to_openvino.load_ir(folder)
-        engine = engine_for_file("ov-cpu", ir.recipe, ir.precision)
-        variants.append((ir.recipe, engine, ir.precision,
-                         recorded(lambda f=folder: to_openvino.predictor(to_openvino.compile_model(f)),
-                                  outputs_file(run.run_dir, engine, ir.meta["sha256"]), base.validation)))
+        meta = read_json(folder / "variant.json")
+        engine = engine_for_file("ov-cpu", meta["recipe"], meta["precision"])
+        outputs = outputs_file(run.run_dir, engine, meta["sha256"])
+        if to_openvino.verify_ir(folder):  # measured by notebook 42, not kept: scored from its outputs, not timed
+            if not outputs.is_file():
+                continue
+            untimed.add((meta["recipe"], engine))
+        variants.append((meta["recipe"], engine, meta["precision"],
+                         recorded(lambda f=folder: to_openvino.predictor(to_openvino.compile_model(f)), outputs,
+                                  base.validation)))
 else:
     print(f"OpenVINO rows skipped: {to_openvino.unavailable_reason()}")
+if untimed:
+    print("scored from notebooks 40/42's outputs (files not kept, so not timed below):", sorted(r for r, _ in untimed))
 if fp8:
     for name in ("torch-fp8:fp8", "torch-fp8:fp8-static"):
         e = make_engine(name, assets)

@@ -29,7 +29,7 @@ import numpy as np
 from nbutils.core import env
 from nbutils.core.device import resolve
 from nbutils.core.errors import NbUtilsError
-from nbutils.core.paths import atomic_path, write_json
+from nbutils.core.paths import atomic_path, link_if_identical, write_json
 from nbutils.core.quiet import quiet
 from nbutils.core.vocab import ORT_CALIBRATORS
 from nbutils.formats import files
@@ -82,9 +82,13 @@ def _write_variant(tmp_dir: Path, dest_dir: Path, recipe: str, precision: str, m
     model = tmp_dir / MODEL_FILE
     if config_src is not None and (config_src / "config.json").is_file():
         shutil.copy(config_src / "config.json", tmp_dir / "config.json")
+    twin = next((p for p in sorted(dest_dir.parent.glob(f"[!.]*/{MODEL_FILE}"))  # not the temporary folders
+                 if p.parent.name != dest_dir.name and link_if_identical(model, p)), None)  # identical: stored once
     info = {"recipe": recipe, "precision": precision,
             "size_mb": sum(p.stat().st_size for p in files.model_files(model)) / 1e6,
             "sha256": files.sha256(model), "versions": env.versions(), **meta}
+    if twin is not None:
+        info["same_bytes_as"] = twin.parent.name
     info.update({k: v for k, v in check(model).items() if k != "ops"})
     info["ops"] = op_counts(model)
     write_json(tmp_dir / "variant.json", info)

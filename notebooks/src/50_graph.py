@@ -32,6 +32,7 @@ search: str = "Softmax"  # node or tensor name (fragment) to find and ring in re
 show_qdq: bool = False  # draw Q/DQ as nodes instead of one glyph on the edge they guard
 sqnr_samples: int = 64  # calibration sentences (training split) for the SQNR overlay
 provider: str = "cpu"  # execution provider for the placement overlay (cpu, cuda, tensorrt)
+keep_all_files: bool = False  # keep ONNX Runtime's optimized graph of Step 6 on disk (sst2/gpu profiles)
 smoke: bool = False  # CI mode: tiny baseline, few SQNR sentences
 run_dir: str = ""  # run folder shared by the suite (empty: runs/standalone)
 results_db: str = ""  # results database (empty: runs/results.sqlite)
@@ -157,6 +158,10 @@ for name in int8_names[:1]:
     overlays.model_explorer_json(overlays.node_values(errors[name]), run.path("graph", f"{name}-sqnr.nodedata.json"),
                                  model=files[name])
     display(ex.figure(f"{name} (ORT-optimized, {provider})", mode=WHOLE, overlay="execution provider"))
+    if not keep_all_files:  # drawn (the explorer holds it in memory); as big as the file it came from
+        print(f"{opt.name} ({opt.stat().st_size / 1e6:.0f} MB) not kept: overlays.providers() writes it again "
+              "(for Model Explorer's placement node data); keep_all_files=True keeps it")
+        opt.unlink()
 print("Model Explorer node data:", *sorted(p.name for p in (run.run_dir / "graph").glob("*.json")))
 
 # %% [markdown]

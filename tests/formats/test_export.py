@@ -206,3 +206,23 @@ def test_qdq_export_puts_weights_on_the_grid_and_restores_them(tiny, tmp_path):
                and "layer.0/intermediate/dense/weight_quantizer" in n.name)
     stored = next(numpy_helper.to_array(i) for i in m8.graph.initializer if i.name == dq8.input[0])
     assert stored.dtype == np.int8 and np.array_equal(stored.astype(np.float32), np.round(codes))
+
+
+def test_identical_exports_are_stored_once_and_a_released_file_says_so(tmp_path):
+    """A second variant whose file has the same bytes as another's is a hard link to it (one copy on disk); a
+    variant released after its measurement keeps its sidecar, and loading it names why the file is gone."""
+    import os
+
+    from nbutils.formats.files import release
+
+    m = load_model("random:bert-tiny", attn_implementation="eager")
+    a = to_onnx.export_torch(m, variant_dir(tmp_path, "fp32"), recipe="fp32", precision="fp32", source="x",
+                             task="classification")
+    b = to_onnx.export_torch(m, variant_dir(tmp_path, "copy"), recipe="copy", precision="fp32", source="x",
+                             task="classification")
+    assert os.path.samefile(a.path, b.path) and b.meta["same_bytes_as"] == "fp32" and "same_bytes_as" not in a.meta
+    assert not to_onnx.verify_variant(a.path.parent) and not to_onnx.verify_variant(b.path.parent)
+    freed = release(b, "not read later")
+    assert freed > 0 and a.path.is_file() and not b.path.is_file()  # the other name keeps the bytes
+    with pytest.raises(NbUtilsError, match="was not kept after it was measured .not read later."):
+        to_onnx.load_variant(b.path.parent)

@@ -97,8 +97,8 @@ def run_qat(base: Any, ptq_model: Any, run_dir: Path, *, epochs: float, lr: floa
     student.get_input_embeddings().weight.requires_grad_(False)
     steps = max(1, int(len(train) * epochs))
 
-    # The curve's points score the first CURVE_SENTENCES validation sentences (four batches of 64)
-    # of 64); the final figures use the whole split. QA keeps the whole split (its windows map to questions).
+    # The curve's points score CURVE_SENTENCES validation sentences spread over the split (Encoded.head);
+    # the final figures use the whole split. QA keeps the whole split (its windows map to questions).
     curve = base.validation
     if base.data.task == "classification":
         curve = curve.head(CURVE_SENTENCES)

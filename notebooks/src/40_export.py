@@ -12,8 +12,10 @@
 # **What you need:** notebooks 10-30 (anything missing is built here; QAT variants need notebook 30 or are trained
 # here briefly). CPU only; the CUDA/TensorRT rows say plainly when those providers are absent.
 #
-# **Default profile:** two of ONNX Runtime's four static calibrators (minmax, percentile-99.999) and one Optimum
-# level (O2); `--profile sst2` (or `-p ort_calibrators=...`) runs all four and O1-O3. The default keeps only the
+# **Default profile:** two of ONNX Runtime's four static calibrators (minmax, percentile-99.999) and no Optimum
+# optimizer level: Optimum's `ORTOptimizer` runs the same `onnxruntime.transformers` fusions as Step 2's fused
+# graph, so the default does that once; `--profile sst2` (or `-p optimum_levels=[O2]`) runs all four calibrators
+# and O1-O3, to compare the levels with the fused graph. The default keeps only the
 # files later notebooks read (Step 6); `keep_all_files` (on in the sst2 and gpu profiles) keeps every file.
 
 # %% tags=["parameters"]
@@ -31,7 +33,7 @@ train_precision: str = "auto"  # FP32 fine-tuning arithmetic: auto (BF16 autocas
 calib_samples: int = 512  # calibration sentences (training split) for ONNX Runtime static quantization
 opset: int = 17  # ONNX opset (17 or newer)
 ort_calibrators: list = ["minmax", "percentile-99.999"]  # ONNX Runtime static calibrators (sst2/gpu profiles: all four)
-optimum_levels: list = ["O2"]  # Optimum ORTOptimizer levels to export (sst2/gpu profiles: O1-O3; O4 needs a GPU)
+optimum_levels: list = []  # Optimum ORTOptimizer levels to export (sst2/gpu profiles: O1-O3; O4 needs a GPU)
 qat_epochs: float = 0.5  # QAT epochs if notebook 30 has not produced the QAT models
 keep_all_files: bool = False  # keep every file made here (sst2/gpu profiles); default: only what later notebooks read
 smoke: bool = False  # CI mode: tiny data, few calibration sentences (the smoke profile also picks one calibrator)
@@ -191,8 +193,8 @@ table
 
 # %% [markdown]
 # ## Step 6: keep what later notebooks read
-# Optimum's O2 graph holds the fused graph's weights again (90.9 of its 91 MB on all-MiniLM-L6-v2), FP16 is a GPU
-# format, and a second ONNX Runtime calibrator changes only activation scales: each was measured above (its rows
+# An Optimum level's graph holds the fused graph's weights again (O2: 90.9 of its 91 MB on all-MiniLM-L6-v2), FP16
+# is a GPU format, and a second ONNX Runtime calibrator changes only activation scales: each was measured above (its rows
 # are in the results database, its outputs in `<run>/cache/outputs/`, so notebook 70 still scores it). The run then
 # keeps the files later notebooks run or draw (`nbutils.engines.registry.recipes_read`); the others keep their
 # `variant.json`, which says they were not kept. `keep_all_files=True` keeps everything (70 then times them too).

@@ -97,19 +97,20 @@ pd.DataFrame([{"role": g.role, "quantizers per group": len(g.quantizers), "examp
 # ## Step 2: every group alone, quantized and left in floating point
 # For each group: the validation score and the output SQNR against FP32 when **only** that group is quantized,
 # and when **only** that group is left in floating point (everything else quantized). Same model, same ranges;
-# only quantizers are switched. With 84 groups × 2 evaluations, the ranking scores the first `rank_samples`
-# validation sentences; the sweep of Step 3 scores the whole split.
+# only quantizers are switched. With 84 groups × 2 evaluations, the ranking scores `rank_samples` validation
+# sentences spread over the split (`Encoded.head`); the sweep of Step 3 scores the whole split.
 
 # %%
 ptq_score = sensitivity.scorer(lambda: evaluate(torch_predictor(qmodel), base.data, base.validation,
                                                 reference=fp32.predictions), fp32.outputs, main)
-# The ranking scores every group twice: on the first `rank_samples` validation sentences (classification), the
-# sweep of Step 3 on the whole split.
+# The ranking scores every group twice: on `rank_samples` validation sentences spread over the split
+# (classification), the sweep of Step 3 on the whole split.
 rank_val = base.validation.head(rank_samples) if rank_samples and task == "classification" else base.validation
-n_rank = len(rank_val) if rank_val is not base.validation else len(fp32.predictions)
+at = rank_val.positions if rank_val.positions is not None else np.arange(len(fp32.predictions))  # FP32 on those
+n_rank = len(at)
 rank_score = sensitivity.scorer(lambda: evaluate(torch_predictor(qmodel), base.data, rank_val,
-                                                 reference=fp32.predictions[:n_rank]), fp32.outputs[:n_rank], main)
-fp32_rank = float(np.mean(fp32.scores[:n_rank]))
+                                                 reference=[fp32.predictions[i] for i in at]), fp32.outputs[at], main)
+fp32_rank = float(np.mean(fp32.scores[at]))
 full = rank_score()
 table = sensitivity.sensitivity_table(qmodel, groups, rank_score)
 table["drop_quant_alone"] = fp32_rank - table["metric_quant_alone"]

@@ -125,6 +125,35 @@ def test_encoded_head_keeps_whole_batches_up_to_the_count():
 
     from nbutils.training.tasks import Encoded
 
-    enc = Encoded([{"input_ids": np.zeros((64, 3))} for _ in range(5)])
+    enc = Encoded([{"input_ids": np.full((64, 3), i)} for i in range(5)])
     assert len(enc.head(256)) == 256 and len(enc.head(100)) == 128
     assert enc.head(10_000) is enc
+    two = enc.head(100)  # batches spread over the split (first and last), with the positions they hold
+    assert [int(b["input_ids"][0, 0]) for b in two.batches] == [0, 4]
+    assert list(two.positions[:2]) == [0, 1] and list(two.positions[-2:]) == [318, 319]
+
+
+def test_evaluation_batches_go_in_length_order_within_windows(tmp_path):
+    """Unshuffled classification batches hold sentences of similar length (less padding); every window of
+    LENGTH_WINDOW examples keeps the same sentences, and the scores do not depend on the order."""
+    import numpy as np
+
+    from nbutils.training.data import load_task_data, write_classification_folder
+    from nbutils.training.models import load_tokenizer
+    from nbutils.training.tasks import LENGTH_WINDOW, encode, length_order
+
+    assert list(length_order([[1] * 3, [1], [1] * 2, [1]], window=2)) == [1, 0, 3, 2]  # stable within each window
+    rng = np.random.default_rng(0)
+    rows = [(" ".join(["good"] * int(n)), i % 2) for i, n in enumerate(rng.integers(1, 30, size=600))]
+    data = load_task_data(str(write_classification_folder(tmp_path / "d", {"train": rows, "validation": rows})))
+    tok = load_tokenizer("random:bert-tiny")
+    enc = encode(data, "validation", tok, max_length=64, batch_size=32)
+    fixed = encode(data, "validation", tok, max_length=64, batch_size=32, pad_to_max=True)  # file order
+    lengths = [len(tok(t)["input_ids"]) for t, _ in rows]
+    file_order = sum(len(lengths[i:i + 32]) * max(lengths[i:i + 32]) for i in range(0, len(rows), 32))
+    padded = sum(b["input_ids"].size for b in enc.batches)
+    assert sum(lengths) <= padded < 0.75 * file_order  # far less padding than batches in file order
+    labels = np.concatenate([b["labels"] for b in enc.batches])
+    first = np.concatenate([b["labels"] for b in enc.batches])[:LENGTH_WINDOW]
+    assert sorted(first) == sorted(np.asarray([r[1] for r in rows[:LENGTH_WINDOW]]))
+    assert sorted(labels) == sorted(np.concatenate([b["labels"] for b in fixed.batches]))

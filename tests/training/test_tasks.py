@@ -157,3 +157,25 @@ def test_evaluation_batches_go_in_length_order_within_windows(tmp_path):
     first = np.concatenate([b["labels"] for b in enc.batches])[:LENGTH_WINDOW]
     assert sorted(first) == sorted(np.asarray([r[1] for r in rows[:LENGTH_WINDOW]]))
     assert sorted(labels) == sorted(np.concatenate([b["labels"] for b in fixed.batches]))
+
+
+def test_training_batches_group_by_length_and_stay_shuffled(tmp_path):
+    """Shuffled (training) batches: every example once, batches of similar lengths, another order per seed."""
+    import numpy as np
+
+    from nbutils.training.data import load_task_data, write_classification_folder
+    from nbutils.training.models import load_tokenizer
+    from nbutils.training.tasks import encode
+
+    rng = np.random.default_rng(1)
+    rows = [(" ".join([f"w{i}"] + ["good"] * int(n)), i % 2) for i, n in enumerate(rng.integers(1, 30, size=600))]
+    data = load_task_data(str(write_classification_folder(tmp_path / "d", {"train": rows, "validation": rows})))
+    tok = load_tokenizer("random:bert-tiny")
+    a = encode(data, "train", tok, max_length=64, batch_size=32, shuffle=True, seed=0)
+    b = encode(data, "train", tok, max_length=64, batch_size=32, shuffle=True, seed=1)
+    ids = lambda e: sorted(tuple(r[r > 0]) for bt in e.batches for r in bt["input_ids"])  # noqa: E731
+    assert ids(a) == ids(b) and len(ids(a)) == 600  # the same examples, each once
+    first = [tuple(bt["input_ids"][0]) for bt in a.batches]
+    assert first != [tuple(bt["input_ids"][0]) for bt in b.batches]
+    real = sum(int(bt["attention_mask"].sum()) for bt in a.batches)
+    assert sum(bt["input_ids"].size for bt in a.batches) < 1.25 * real  # little padding

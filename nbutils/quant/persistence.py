@@ -125,6 +125,26 @@ def qat_dir(run_dir: Path, baseline_key: str, kd: bool) -> Path:
     return Path(run_dir) / "checkpoints" / f"{'qat-kd' if kd else 'qat'}-{baseline_key}"
 
 
+def sim_outputs(run_dir: Path, checkpoint: Path) -> Path:
+    """Where a quantized checkpoint's fake-quantized validation outputs are kept (:func:`~nbutils.training.tasks.recorded`).
+
+    Notebook 30 scores the PTQ and QAT models on the validation split; 70's INT8 table and 80's sensitivity
+    need the same numbers, so they replay them. The name holds a digest of the checkpoint's files: a checkpoint
+    written again (other ranges or weights) is scored again.
+    """
+    import hashlib
+
+    from nbutils.core.vocab import outputs_file
+
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(checkpoint).iterdir() if p.is_file() and p.suffix in (".json", ".pt", ".safetensors")):
+        h.update(f.name.encode())
+        with f.open("rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return outputs_file(run_dir, "torch-eager:int8-sim", h.hexdigest()[:16])
+
+
 # ---------------------------------------------------------------------------------------------
 # Run-folder helpers shared by notebooks 30 and 40 (each builds what it lacks when run alone).
 

@@ -13,8 +13,10 @@ CALIBRATORS: dict[str, tuple[str, dict[str, Any]]] = {
     "percentile-99.9": ("percentile", {"percentile": 99.9}),
     "percentile-99.99": ("percentile", {"percentile": 99.99}),
     "percentile-99.999": ("percentile", {"percentile": 99.999}),
-    # stride 4 over 2048 bins: KL search in ~0.6 s per quantizer instead of ~2.6 s, same range within a bin or two
-    "entropy": ("entropy", {"stride": 4}),
+    # stride 16 over 2048 bins: measured on all-MiniLM-L6-v2's 58 activation quantizers (2-core EPYC) 9.0 s instead
+    # of 35.4 s at stride 4 (stride 1: ~2.6 s per quantizer); the median range is the same, one of 58 moved 38%, and
+    # accuracy on the embedded split was 79.3 against 79.0
+    "entropy": ("entropy", {"stride": 16}),
     "mse": ("mse", {"stride": 8}),  # stride 8: ~0.1 s per quantizer
 }
 

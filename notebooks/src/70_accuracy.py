@@ -172,18 +172,23 @@ pd.DataFrame(rows).set_index("recipe").round(3)
 
 # %%
 ptq_model = assets.quantized()
-int8_routes = [(ptq_recipe, "torch-eager:int8-sim", cfg.where.put(ptq_model))]
+int8_routes = [(ptq_recipe, "torch-eager:int8-sim", lambda: cfg.where.put(ptq_model),
+                quant.ptq_dir(run.run_dir, cfg.key()))]
 for kd in (False, True):
     path = quant.qat_dir(run.run_dir, cfg.key(), kd)
     if (path / "quantizers.pt").is_file():
         int8_routes.append(("qat-kd" if kd else "qat", "torch-eager:int8-sim",
-                            quant.load_quantized(path, task=base.data.task, num_labels=max(base.data.num_labels, 2),
-                                                 device=cfg.where.torch)))
+                            lambda p=path: quant.load_quantized(p, task=base.data.task,
+                                                                num_labels=max(base.data.num_labels, 2),
+                                                                device=cfg.where.torch), path))
     else:
         print(f"{path.name} missing: run notebook 30 for the QAT rows")
-table_rows, int8_measurements = [], []
-for recipe, engine, qmodel in int8_routes:
-    res = evaluate(torch_predictor(qmodel), base.data, base.validation, reference=fp32.predictions, desc=recipe)
+table_rows, int8_measurements, qmodels = [], [], {}
+for recipe, engine, load, path in int8_routes:
+    # notebook 30 kept these models' outputs (quant.sim_outputs): replayed; a model is loaded only if they are not
+    predict = recorded(lambda ld=load, r=recipe: torch_predictor(qmodels.setdefault(r, ld())),
+                       quant.sim_outputs(run.run_dir, path), base.validation)
+    res = evaluate(predict, base.data, base.validation, reference=fp32.predictions, desc=recipe)
     table_rows.append((f"{recipe} (PyTorch fake-quant, {cfg.where.kind})", engine, res))
     int8_measurements += figures.scores(res.metrics, recipe=recipe, engine=engine, precision="int8-sim",
                                         seq=cfg.max_length)
@@ -248,8 +253,8 @@ Dashboard(run.db, {"run_id": run.run_id, "model": base.model_name}, views_shown=
 
 # %%
 players = {"fp32 (PyTorch)": torch_predictor(base.model), f"{ptq_recipe} (PyTorch, fake-quant)": torch_predictor(ptq_model)}
-for recipe, _engine, qmodel in int8_routes[1:2]:
-    players[f"{recipe} (PyTorch, fake-quant)"] = torch_predictor(qmodel)
+for recipe, _engine, load, _path in int8_routes[1:2]:
+    players[f"{recipe} (PyTorch, fake-quant)"] = torch_predictor(qmodels.get(recipe) or load())
 players["ort-dynamic (ONNX Runtime INT8)"] = ort_predictor(make_session(assets.onnx("ort-dynamic"), "cpu"))
 if base.data.task == "classification":
     Playground(base.tokenizer, players, sentence=playground_sentence, max_length=cfg.max_length).show()

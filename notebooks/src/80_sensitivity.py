@@ -58,7 +58,7 @@ from nbutils.store.db import read_results
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.metrics import paired_bootstrap, sqnr_db
 from nbutils.training.models import torch_predictor
-from nbutils.training.tasks import encode, evaluate
+from nbutils.training.tasks import encode, evaluate, recorded
 from nbutils.ui.notebook import start
 
 if ranking not in sensitivity.RANKINGS:
@@ -101,7 +101,16 @@ pd.DataFrame([{"role": g.role, "quantizers per group": len(g.quantizers), "examp
 # sentences spread over the split (`Encoded.head`); the sweep of Step 3 scores the whole split.
 
 # %%
-ptq_score = sensitivity.scorer(lambda: evaluate(torch_predictor(qmodel), base.data, base.validation,
+# the full PTQ model's outputs on the whole split were kept by notebook 30 (quant.sim_outputs): replayed there
+kept, as_saved = quant.sim_outputs(run.run_dir, ptq_path), {n for n, _ in quant.quantizers(qmodel)}
+
+
+def ptq_predict():  # replayed only while every quantizer of the checkpoint is on (the blocks below switch some off)
+    whole = {n for n, _ in quant.quantizers(qmodel)} == as_saved
+    return recorded(lambda: torch_predictor(qmodel), kept, base.validation) if whole else torch_predictor(qmodel)
+
+
+ptq_score = sensitivity.scorer(lambda: evaluate(ptq_predict(), base.data, base.validation,
                                                 reference=fp32.predictions), fp32.outputs, main)
 # The ranking scores every group twice: on `rank_samples` validation sentences spread over the split
 # (classification), the sweep of Step 3 on the whole split.

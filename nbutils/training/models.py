@@ -104,10 +104,16 @@ def _source(spec: str) -> str:
 
 
 def load_tokenizer(spec: str = DEFAULT_MODEL) -> Any:
-    """The tokenizer for ``spec`` (``random:`` models share the packaged BERT uncased vocabulary)."""
+    """The tokenizer for ``spec`` (``random:`` models share the packaged BERT uncased vocabulary).
+
+    A folder holding only a tokenizer (``tokenizer.json`` or ``tokenizer_config.json``, no weights) is accepted
+    too: scoring an ONNX file needs the tokenizer, not the PyTorch model.
+    """
     from transformers import AutoTokenizer
 
-    src = _source(spec)
+    folder = Path(str(spec)).expanduser()
+    tokenizer_only = folder.is_dir() and any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
+    src = str(folder) if tokenizer_only else _source(spec)
     try:
         return AutoTokenizer.from_pretrained(src)
     except Exception as exc:  # noqa: BLE001 - hub errors vary; the message below covers them

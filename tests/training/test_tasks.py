@@ -179,3 +179,11 @@ def test_training_batches_group_by_length_and_stay_shuffled(tmp_path):
     assert first != [tuple(bt["input_ids"][0]) for bt in b.batches]
     real = sum(int(bt["attention_mask"].sum()) for bt in a.batches)
     assert sum(bt["input_ids"].size for bt in a.batches) < 1.25 * real  # little padding
+
+
+def test_a_folder_with_only_a_tokenizer_loads_as_a_tokenizer(tmp_path):
+    """Scoring an ONNX file needs its tokenizer, not the PyTorch weights: a tokenizer-only folder is enough."""
+    from nbutils.training.models import load_tokenizer
+
+    load_tokenizer("random:bert-tiny").save_pretrained(tmp_path / "tok")
+    assert load_tokenizer(str(tmp_path / "tok"))("a fine film")["input_ids"][0] == 101

@@ -57,8 +57,18 @@ def test_figures_keep_what_the_notebooks_promise(smoke_run):
     # 40: every ONNX variant has its own rows, and the FP32 export passes parity with PyTorch
     acc40 = df[(df.notebook == "40_export") & (df.metric == "accuracy")]
     # notebook 40's variants (80 runs after 70 and adds its mixed-precision recipe's file: asserted in its own test)
-    folders = sorted(p.parent.name for p in (run_dir / "onnx").glob("*/model.onnx") if "-mixed-k" not in p.parent.name)
+    folders = sorted(p.parent.name for p in (run_dir / "onnx").glob("*/variant.json") if "-mixed-k" not in p.parent.name)
     assert sorted(acc40.recipe) == folders, "an ONNX variant is missing or two share a recipe"
+    # the run keeps the files later notebooks read; the others keep a variant.json saying why not (Step 6)
+    from nbutils.core.device import resolve
+    from nbutils.engines.registry import recipes_read
+
+    read = recipes_read(resolve("cpu"))
+    for name in folders:
+        meta = json.loads((run_dir / "onnx" / name / "variant.json").read_text())
+        kept = (run_dir / "onnx" / name / "model.onnx").is_file()
+        wanted = (name if not name.startswith("ptq-") else "ptq") in read
+        assert kept == wanted and ("released" in meta) != kept, (name, kept, meta.get("released"))
     assert acc40.groupby(["recipe", "engine"]).size().max() == 1
     extra = acc40.set_index("recipe").extra.map(json.loads)
     assert extra["fp32"]["parity_ok"] is True and extra["fp32"]["parity_max_abs"] <= 1e-3
@@ -106,8 +116,16 @@ def test_openvino_route_in_the_smoke_run(smoke_run):
     nncf = ["fp32", "nncf-ptq", "nncf-ptq-ac", "nncf-qat"]
     assert all(extra[r]["parity_ok"] for r in nncf), {r: extra[r]["parity_top1_%"] for r in extra.index}
     assert extra["fp32"]["parity_max_abs"] <= 1e-3 and extra["fp32"]["ov_precision"] == "f32"
-    for recipe in ("fp32", "nncf-ptq", "nncf-qat", "qat"):
-        assert (run_dir / "onnx" / recipe / "openvino" / "model.xml").is_file(), recipe
+    # NNCF's post-training IR is kept (ov-cpu:int8 runs it); converted ONNX files are read by OpenVINO directly
+    # (a variant.json naming the file, no IR copy); the IRs no later notebook runs keep only their variant.json
+    assert (run_dir / "onnx" / "nncf-ptq" / "openvino" / "model.xml").is_file()
+    for recipe in ("fp32", "qat"):
+        folder = run_dir / "onnx" / recipe / "openvino"
+        assert sorted(f.name for f in folder.iterdir()) == ["variant.json"], recipe
+        assert json.loads((folder / "variant.json").read_text())["onnx_file"] == "../model.onnx"
+    for recipe in ("nncf-qat", "nncf-ptq-ac"):
+        assert "released" in json.loads((run_dir / "onnx" / recipe / "openvino" / "variant.json").read_text())
+        assert not (run_dir / "onnx" / recipe / "openvino" / "model.xml").is_file()
     lat = df[(df.notebook == "60_benchmark") & (df.metric == "latency_p50_ms")]
     assert {("ov-cpu:fp32", "fp32"), ("ov-cpu:int8", "nncf-ptq")} <= set(zip(lat.engine, lat.recipe, strict=True))
     acc70 = df[(df.notebook == "70_accuracy") & (df.metric == "accuracy")]

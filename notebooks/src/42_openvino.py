@@ -113,8 +113,10 @@ pd.DataFrame(checks).T
 # the CPU plugin turns into INT8 kernels. Where did NNCF put them?
 
 # %%
+# file order (pad_to_max: no length ordering), so the held-out batches are the sentences after the calibration
+# ones, not the longest of them; NNCF trims each sentence's padding (to_openvino.feeds_for)
 calib = encode(base.data, "train", base.tokenizer, max_length=cfg.max_length, batch_size=32,
-               limit=n_calib + n_held, pad_to_max=False).batches
+               limit=n_calib + n_held, pad_to_max=True).batches
 calib_batches, held_batches = calib[: max(1, n_calib // 32)], calib[max(1, n_calib // 32):]
 irs["nncf-ptq"] = to_openvino.nncf_ptq(irs["fp32"].path.parent, calib_batches, to_openvino.ir_dir(run.run_dir, "nncf-ptq"),
                               options=options)

@@ -96,7 +96,13 @@ def test_figures_keep_what_the_notebooks_promise(smoke_run):
     assert set(lat.engine) <= set(points.engine)  # every engine variant notebook 60 timed is a point
     acc70 = df[(df.notebook == "70_accuracy") & (df.metric == "accuracy")]
     deployable = acc70[acc70.precision != "int8-sim"]  # PyTorch fake quantization: the INT8 table's rows, no latency
-    assert set(zip(deployable.engine, deployable.recipe, strict=True)) <= set(zip(points.engine, points.recipe, strict=True))
+    # files 40/42 measured and did not keep are scored from their outputs, and have no latency point
+    released = {f.parent.parent.name if f.parent.name == "openvino" else f.parent.name
+                for f in (run_dir / "onnx").glob("**/variant.json") if "released" in json.loads(f.read_text())}
+    assert released >= {"fp16", "nncf-qat"}
+    timed = deployable[~deployable.recipe.isin(released)]
+    assert set(zip(timed.engine, timed.recipe, strict=True)) <= set(zip(points.engine, points.recipe, strict=True))
+    assert released <= set(deployable.recipe)  # still scored
     assert {"qat", "qat-kd"} <= set(acc70[acc70.precision == "int8-sim"].recipe)  # 70's INT8 table rows are recorded
     demo = tables.demo_table(df[df.notebook == "60_benchmark"])
     assert len({c[0] for c in demo.columns}) == lat.groupby(["engine", "recipe"]).ngroups

@@ -24,7 +24,7 @@ May import: ``core``, ``store``, ``training``.
 """
 
 from nbutils.quant.calibration import amax_under, apply_calibrator, collect_statistics, histogram, quantize_ptq, sqnr_db
-from nbutils.quant.persistence import ensure_ptq, load_quantized, ptq_dir, qat_dir, save_quantized, sim_outputs
+from nbutils.quant.persistence import ensure_ptq, load_quantized, ptq_dir, qat_dir, save_quantized, sim_outputs, sim_predictor
 from nbutils.quant.placement import count_enabled, insert_quantizers, quant_summary, quantizers
 from nbutils.quant.qat import KDConfig, QATConfig, distillation_loss, run_qat
 from nbutils.quant.recipes import CALIBRATORS, DEFAULT_KEEP_FLOAT, FFN_PATTERNS, PLACEMENTS, Placement, Recipe, parse_recipe
@@ -52,6 +52,7 @@ __all__ = [
     'ptq_dir',
     'qat_dir',
     'sim_outputs',
+    'sim_predictor',
     'quant_summary',
     'quantize_ptq',
     'quantizers',

@@ -145,6 +145,19 @@ def sim_outputs(run_dir: Path, checkpoint: Path) -> Path:
     return outputs_file(run_dir, "torch-eager:int8-sim", h.hexdigest()[:16])
 
 
+def sim_predictor(run_dir: Path, checkpoint: Path, validation: Any, load: Any) -> Any:
+    """A quantized checkpoint's fake-quantized model as a predictor, replaying its kept validation outputs.
+
+    ``load`` returns the model (a loaded one, or a function that loads it); it is called only if something must be
+    computed (outputs not kept yet, or a batch that is not one of ``validation``'s). Notebooks 40, 42 and 70
+    compare files with, or score, the models notebook 30 already ran (:func:`sim_outputs`).
+    """
+    from nbutils.training.models import torch_predictor
+    from nbutils.training.tasks import recorded
+
+    return recorded(lambda: torch_predictor(load()), sim_outputs(run_dir, checkpoint), validation)
+
+
 # ---------------------------------------------------------------------------------------------
 # Run-folder helpers shared by notebooks 30 and 40 (each builds what it lacks when run alone).
 

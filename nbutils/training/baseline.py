@@ -106,6 +106,20 @@ class Baseline:
     result: EvalResult
     train_s: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
+    outputs: Path | None = None  # the FP32 model's recorded validation outputs (tasks.recorded), if kept
+
+    def reference(self) -> Any:
+        """The FP32 model as a predictor; on the validation split it replays the recorded outputs.
+
+        Notebooks 40 and 42 compare every file with the model it came from; for the FP32 model that is the pass
+        :func:`ensure_baseline` already made (and kept in ``outputs``), so it is read back, not computed again.
+        Call it once per notebook: each call reads the file again.
+        """
+        from nbutils.training.models import torch_predictor
+        from nbutils.training.tasks import memoize
+
+        live = torch_predictor(self.model)
+        return recorded(lambda: live, self.outputs, self.validation) if self.outputs else memoize(live)
 
     @property
     def model_name(self) -> str:
@@ -151,12 +165,15 @@ def train_baseline(cfg: BaselineConfig, run_dir: Path, *, progress: bool = True)
     trained = fine_tune(model, batches, epochs=cfg.epochs, lr=cfg.lr, progress=progress, precision=cfg.train_precision,
                         desc=f"fine-tune FP32 ({dev.kind}{', BF16 autocast' if cfg.train_precision == 'bf16' else ''})")
     val = encode_validation(cfg, data, tokenizer)
-    result = evaluate(torch_predictor(model), data, val, progress=progress, desc="validate FP32")
+    # recorded: the notebooks after this one replay these outputs (ensure_baseline) instead of computing them again
+    cache = fp32_outputs_file(cfg, run_dir)
+    result = evaluate(recorded(lambda: torch_predictor(model), cache, val), data, val, progress=progress,
+                      desc="validate FP32")
     config = {k: v for k, v in asdict(cfg).items() if k != "device"}
     meta = {"config": config, "task": data.task, "data": data.describe(), "metrics": result.metrics,
             "train_s": trained.train_s, "untrained_architecture": is_untrained(cfg.model), **dev.meta()}
     path = save_checkpoint(model, tokenizer, cfg.checkpoint_dir(run_dir), meta)
-    return Baseline(cfg, path, data, tokenizer, model, val, result, trained.train_s, trained.history)
+    return Baseline(cfg, path, data, tokenizer, model, val, result, trained.train_s, trained.history, cache)
 
 
 def ensure_baseline(cfg: BaselineConfig, run_dir: Path, *, progress: bool = True) -> Baseline:
@@ -173,6 +190,11 @@ def ensure_baseline(cfg: BaselineConfig, run_dir: Path, *, progress: bool = True
     model = cfg.where.put(load_model(str(path), task=data.task, num_labels=max(data.num_labels, 2)))
     val = encode_validation(cfg, data, tokenizer)
     # every later notebook needs FP32's validation outputs: computed once per run folder and device, then replayed
-    cache = outputs_file(run_dir, f"torch-eager:fp32-{cfg.where.kind}", cfg.key())
+    cache = fp32_outputs_file(cfg, run_dir)
     result = evaluate(recorded(lambda: torch_predictor(model), cache, val), data, val, desc="validate FP32")
-    return Baseline(cfg, path, data, tokenizer, model, val, result, float(meta.get("train_s", 0.0)))
+    return Baseline(cfg, path, data, tokenizer, model, val, result, float(meta.get("train_s", 0.0)), outputs=cache)
+
+
+def fp32_outputs_file(cfg: BaselineConfig, run_dir: Path) -> Path:
+    """Where the baseline's FP32 validation outputs on ``cfg``'s device are kept (:func:`tasks.recorded`)."""
+    return outputs_file(run_dir, f"torch-eager:fp32-{cfg.where.kind}", cfg.key())

@@ -42,8 +42,7 @@ import pandas as pd
 from nbutils import quant
 from nbutils.core.vocab import main_metric
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
-from nbutils.training.models import torch_predictor
-from nbutils.training.tasks import evaluate, recorded
+from nbutils.training.tasks import evaluate
 from nbutils.ui.explorers import LiveCurves
 from nbutils.ui.notebook import start
 
@@ -61,10 +60,9 @@ n_epochs = min(qat_epochs, 0.25) if smoke else qat_epochs
 base = ensure_baseline(cfg, run.run_dir)
 fp32 = base.result
 ptq_model, ptq_recipe = quant.ensure_ptq(base, run.run_dir, calib_samples=min(calib_samples, 32) if smoke else calib_samples)
-# outputs kept for notebooks 70 and 80, which show the same models (quant.sim_outputs, tasks.recorded)
-ptq_out = quant.sim_outputs(run.run_dir, quant.ptq_dir(run.run_dir, cfg.key()))
-ptq = evaluate(recorded(lambda: torch_predictor(ptq_model), ptq_out, base.validation), base.data, base.validation,
-               reference=fp32.predictions)
+# outputs kept for notebooks 40, 42, 70 and 80, which show the same models (quant.sim_predictor, tasks.recorded)
+ptq = evaluate(quant.sim_predictor(run.run_dir, quant.ptq_dir(run.run_dir, cfg.key()), base.validation, lambda: ptq_model),
+               base.data, base.validation, reference=fp32.predictions)
 print(f"FP32 {fp32.metrics}\n{ptq_recipe} {ptq.metrics}")
 
 # %% [markdown]
@@ -82,8 +80,8 @@ curves.show()  # fills while training runs: loss per step, validation score (fir
 for name, kd_cfg in variants.items():
     student, out = quant.run_qat(base, ptq_model, run.run_dir, epochs=n_epochs, lr=qat_lr, kd=kd_cfg,
                                  from_recipe=ptq_recipe, eval_every=eval_every, on_log=curves.update(name))
-    kept = quant.sim_outputs(run.run_dir, quant.qat_dir(run.run_dir, cfg.key(), kd_cfg is not None))
-    results[name] = evaluate(recorded(lambda s=student: torch_predictor(s), kept, base.validation), base.data,
+    kept = quant.qat_dir(run.run_dir, cfg.key(), kd_cfg is not None)
+    results[name] = evaluate(quant.sim_predictor(run.run_dir, kept, base.validation, lambda s=student: s), base.data,
                              base.validation, reference=fp32.predictions)
     histories[name], times[name] = out.history, out.train_s
     print(f"{name}: {results[name].metrics} in {out.train_s:.1f} s")

@@ -57,8 +57,8 @@ from nbutils.store import figures
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.inputs import synthetic_batch
 from nbutils.training.metrics import paired_bootstrap
-from nbutils.training.models import load_model, torch_predictor
-from nbutils.training.tasks import encode, evaluate, memoize, recorded
+from nbutils.training.models import load_model
+from nbutils.training.tasks import encode, evaluate, recorded
 from nbutils.ui.explorers import VariantExplorer
 from nbutils.ui.notebook import start
 
@@ -116,7 +116,6 @@ print("fused operators in the FP32 graph:", fused)
 # explicit quantization as TensorRT expects.
 
 # %%
-torch_sources = {"fp32": eager, "fp32-fused": eager, "fp16": eager, ptq_recipe: ptq_model, **qat_models}
 for name, qm in [(ptq_recipe, ptq_model), *qat_models.items()]:
     variants[name] = to_onnx.export_torch(qm, variant_dir(run.run_dir, name), recipe=name, precision="int8",
                                          source=src, task=task, opset=opset, config_src=base.path)
@@ -159,7 +158,14 @@ for c in calibrators:
 
 # %%
 rows, measurements = [], []
-references = {}  # each PyTorch source runs over the validation split once, whatever number of files it made
+# Each file is compared with the PyTorch model it came from: the FP32 checkpoint, or ModelOpt's fake-quantized
+# model for its Q/DQ exports. Their passes over the validation split were made before (the FP32 one by
+# ensure_baseline, the fake-quantized ones by notebook 30) and kept: they are replayed, not computed again.
+checkpoints = {ptq_recipe: quant.ptq_dir(run.run_dir, cfg.key()), "qat": quant.qat_dir(run.run_dir, cfg.key(), False),
+               "qat-kd": quant.qat_dir(run.run_dir, cfg.key(), True)}
+references = {name: quant.sim_predictor(run.run_dir, checkpoints[name], base.validation, lambda m=qm: m)
+              for name, qm in [(ptq_recipe, ptq_model), *qat_models.items()]}
+fp32_reference = base.reference()
 for name, v in variants.items():
     provider = ort_session.accuracy_provider(v.precision, cfg.where)  # float files on the GPU there; INT8 on the CPU
     session = ort_session.make_session(v.path, provider)
@@ -167,8 +173,7 @@ for name, v in variants.items():
     # parity and accuracy share one pass over the file; the outputs are kept for notebook 70 (tasks.recorded)
     predict = recorded(lambda s=session: ort_session.ort_predictor(s), outputs_file(run.run_dir, engine, v.meta["sha256"]),
                        base.validation)
-    source = torch_sources.get(name, eager)
-    reference = references.setdefault(id(source), memoize(torch_predictor(source)))
+    reference = references.get(name, fp32_reference)
     par = to_onnx.parity(reference, predict, base.validation.batches, v.precision)
     res = evaluate(predict, base.data, base.validation, reference=fp32.predictions)
     main = main_metric(base.data.task)

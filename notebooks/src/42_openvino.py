@@ -91,13 +91,19 @@ if to_onnx.verify_variant(fp32_dir):
                         config_src=base.path)
 irs = {"fp32": to_openvino.convert_onnx(fp32_dir / to_onnx.MODEL_FILE, to_openvino.ir_dir(run.run_dir, "fp32"), recipe="fp32",
                                precision="fp32")}
-reference = torch_predictor(base.model)
-sources = {"fp32": base.model}  # the PyTorch model each IR came from (parity is checked against it)
+# the PyTorch model each IR came from, as a predictor (parity is checked against it); FP32's outputs on the
+# validation split were kept by ensure_baseline and are replayed, not computed again
+reference = base.reference()
+sources = {"fp32": reference}
 checks = {}
 for precision in ("f32", "bf16"):
     compiled = to_openvino.compile_model(irs["fp32"].path, precision=precision)
-    checks[f"IR FP32, inference precision {precision}"] = to_onnx.parity(reference, to_openvino.predictor(compiled),
-                                                                          base.validation.batches, "fp32")
+    on_ov = to_openvino.predictor(compiled)
+    if precision == "f32":  # compiled as Step 5 compiles `ov-cpu:fp32`: its outputs are kept and replayed there
+        on_ov = recorded(lambda p=on_ov: p, outputs_file(run.run_dir, engine_for_file("ov-cpu", "fp32", "fp32"),
+                                                         irs["fp32"].meta["sha256"]), base.validation)
+    checks[f"IR FP32, inference precision {precision}"] = to_onnx.parity(reference, on_ov, base.validation.batches,
+                                                                          "fp32")
 print("CPU plugin capabilities here:", compiled.settings["ov_capabilities"])
 pd.DataFrame(checks).T
 
@@ -214,7 +220,7 @@ if qat_epochs > 0:
                         desc="nncf-qat")
     qat_history = trained.history
     # the IR below is what later notebooks read; the 87 MB PyTorch model is not kept (exercise 5 saves it)
-    sources["nncf-qat"] = student
+    sources["nncf-qat"] = memoize(torch_predictor(student))
     irs["nncf-qat"] = to_openvino.torch_to_ir(student, to_openvino.ir_dir(run.run_dir, "nncf-qat"), recipe="nncf-qat", precision="int8",
                                      meta={"source": str(base.path), "tool": "nncf.quantize (PyTorch) + fine-tune",
                                            "train_s": trained.train_s, "options": options.as_meta()})
@@ -223,7 +229,10 @@ for name in ("qat", "qat-kd"):
     onnx_dir = variant_dir(run.run_dir, name)
     qat_path = quant.qat_dir(run.run_dir, cfg.key(), name == "qat-kd")
     if not to_onnx.verify_variant(onnx_dir) and (qat_path / "quantizers.pt").is_file():
-        sources[name] = quant.load_quantized(qat_path, task=task, num_labels=max(base.data.num_labels, 2))
+        # notebook 30 kept this model's outputs (quant.sim_outputs): replayed; the model is loaded only if they are not
+        sources[name] = quant.sim_predictor(run.run_dir, qat_path, base.validation,
+                                            lambda p=qat_path: quant.load_quantized(
+                                                p, task=task, num_labels=max(base.data.num_labels, 2)))
         irs[name] = to_openvino.convert_onnx(onnx_dir / to_onnx.MODEL_FILE, to_openvino.ir_dir(run.run_dir, name), recipe=name,
                                     precision="int8")
 if qat_history:
@@ -240,15 +249,13 @@ print("IR files:", {k: str(v.path.relative_to(run.run_dir)) for k, v in irs.item
 
 # %%
 rows, measurements = [], []
-references = {}  # each PyTorch source runs over the validation split once
 for name, ir in irs.items():
     compiled = to_openvino.compile_model(ir.path)
     engine = engine_for_file("ov-cpu", name, ir.precision)
     # parity and accuracy share one pass; the outputs are kept for notebook 70 (tasks.recorded)
     predict = recorded(lambda c=compiled: to_openvino.predictor(c), outputs_file(run.run_dir, engine, ir.meta["sha256"]),
                        base.validation)
-    source = sources.get(name, base.model)
-    reference = references.setdefault(id(source), memoize(torch_predictor(source)))
+    reference = sources.get(name, sources["fp32"])  # NNCF's post-training IRs came from the FP32 model
     par = to_onnx.parity(reference, predict, base.validation.batches, ir.precision)
     res = evaluate(predict, base.data, base.validation, reference=fp32.predictions, desc=name)
     row = {"recipe": name, "precision": ir.precision, "FakeQuantize": ir.meta["fake_quantize"],

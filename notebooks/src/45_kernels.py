@@ -40,8 +40,6 @@ from nbutils.engines.driver import model_slug, trained_assets
 from nbutils.formats import to_onnx
 from nbutils.training.baseline import BaselineConfig, ensure_baseline
 from nbutils.training.inputs import synthetic_batch
-from nbutils.training.models import torch_predictor
-from nbutils.training.tasks import memoize
 from nbutils.ui.notebook import start
 
 run = start("45_kernels", run_dir, results_db)
@@ -58,19 +56,20 @@ n_calib = min(calib_samples, 32) if smoke else calib_samples
 # %%
 base = ensure_baseline(cfg, run.run_dir)
 assets, ptq_recipe = trained_assets(base, run.run_dir, calib_samples=n_calib, folder=run.path("bench", model_slug(model)))
-torch_sources = {ptq_recipe: assets.quantized()}
+# the quantized checkpoint each ModelOpt file came from (its PyTorch model is loaded only if Step 2 must run it)
+checkpoints = {ptq_recipe: quant.ptq_dir(run.run_dir, cfg.key())}
 variants = {"fp32-fused": to_onnx.load_variant(assets.onnx("fp32-fused").parent),
             ptq_recipe: to_onnx.load_variant(assets.onnx("ptq").parent)}
 for kd in (False, True):
     path = quant.qat_dir(run.run_dir, cfg.key(), kd)
     name = "qat-kd" if kd else "qat"
     if (path / "quantizers.pt").is_file() and (variant_dir(run.run_dir, name) / to_onnx.MODEL_FILE).is_file():
-        torch_sources[name] = quant.load_quantized(path, task=base.data.task, num_labels=max(base.data.num_labels, 2))
+        checkpoints[name] = path
         variants[name] = to_onnx.load_variant(variant_dir(run.run_dir, name))
 for recipe in ("ort-dynamic", "ort-dynamic-fused", "ort-static-minmax"):
     variants[recipe] = to_onnx.load_variant(assets.onnx(recipe).parent)
-qat_models = [n for n in torch_sources if n.startswith("qat")]
-print("INT8 files:", [n for n, v in variants.items() if v.precision == "int8"], "; PyTorch sources:", list(torch_sources))
+qat_models = [n for n in checkpoints if n.startswith("qat")]
+print("INT8 files:", [n for n, v in variants.items() if v.precision == "int8"], "; PyTorch sources:", list(checkpoints))
 
 # %% [markdown]
 # ## Step 2: is it really INT8? Integer kernels on the CPU
@@ -97,7 +96,10 @@ kernels
 # %%
 qdq_rows = []
 for name in [ptq_recipe]:  # the QAT files run the same kernels (exercise: add them, `*qat_models`)
-    reference = memoize(torch_predictor(torch_sources[name]))  # one PyTorch pass per model, three sessions compared
+    # the PyTorch model's outputs on the validation split, kept by notebook 30 (replayed; computed once if missing)
+    load = assets.quantized if name == ptq_recipe else (lambda p=checkpoints[name]: quant.load_quantized(
+        p, task=base.data.task, num_labels=max(base.data.num_labels, 2)))
+    reference = quant.sim_predictor(run.run_dir, checkpoints[name], base.validation, load)
     for level, precise, label in (("disable", False, "float Q/DQ"), ("all", False, "integer, fast"),
                                   ("all", True, "integer, precise x64")):
         s = ort_session.make_session(variants[name].path, "cpu", graph_optimization=level, precise_int8=precise)

@@ -185,9 +185,8 @@ for kd in (False, True):
         print(f"{path.name} missing: run notebook 30 for the QAT rows")
 table_rows, int8_measurements, qmodels = [], [], {}
 for recipe, engine, load, path in int8_routes:
-    # notebook 30 kept these models' outputs (quant.sim_outputs): replayed; a model is loaded only if they are not
-    predict = recorded(lambda ld=load, r=recipe: torch_predictor(qmodels.setdefault(r, ld())),
-                       quant.sim_outputs(run.run_dir, path), base.validation)
+    # notebook 30 kept these models' outputs (quant.sim_predictor): replayed; a model is loaded only if they are not
+    predict = quant.sim_predictor(run.run_dir, path, base.validation, lambda ld=load, r=recipe: qmodels.setdefault(r, ld()))
     res = evaluate(predict, base.data, base.validation, reference=fp32.predictions, desc=recipe)
     table_rows.append((f"{recipe} (PyTorch fake-quant, {cfg.where.kind})", engine, res))
     int8_measurements += figures.scores(res.metrics, recipe=recipe, engine=engine, precision="int8-sim",

@@ -47,8 +47,9 @@ import numpy as np
 import pandas as pd
 
 from nbutils import engines, quant
-from nbutils.core.vocab import main_metric, variant_dir
+from nbutils.core.vocab import main_metric, outputs_file, variant_dir
 from nbutils.engines import validate_grid
+from nbutils.engines.registry import engine_for_file
 from nbutils.engines.ort_session import make_session, ort_predictor
 from nbutils.formats import to_onnx
 from nbutils.quant import sensitivity
@@ -101,13 +102,13 @@ pd.DataFrame([{"role": g.role, "quantizers per group": len(g.quantizers), "examp
 # sentences spread over the split (`Encoded.head`); the sweep of Step 3 scores the whole split.
 
 # %%
-# the full PTQ model's outputs on the whole split were kept by notebook 30 (quant.sim_outputs): replayed there
-kept, as_saved = quant.sim_outputs(run.run_dir, ptq_path), {n for n, _ in quant.quantizers(qmodel)}
+# the full PTQ model's outputs on the whole split were kept by notebook 30 (quant.sim_predictor): replayed there
+as_saved = {n for n, _ in quant.quantizers(qmodel)}
 
 
 def ptq_predict():  # replayed only while every quantizer of the checkpoint is on (the blocks below switch some off)
     whole = {n for n, _ in quant.quantizers(qmodel)} == as_saved
-    return recorded(lambda: torch_predictor(qmodel), kept, base.validation) if whole else torch_predictor(qmodel)
+    return quant.sim_predictor(run.run_dir, ptq_path, base.validation, lambda: qmodel) if whole else torch_predictor(qmodel)
 
 
 ptq_score = sensitivity.scorer(lambda: evaluate(ptq_predict(), base.data, base.validation,
@@ -242,12 +243,15 @@ with sensitivity.keep_float(qmodel, floated):
     quant.save_quantized(qmodel, base.tokenizer, run.path("checkpoints", f"{name}-{cfg.key()}"),
                          {"placement": "trt-bert", "recipe": name, "baseline": str(base.path),
                           "float_groups": [g.name for g in floated], "ranking": ranking})
-    mixed_torch = torch_predictor(qmodel)
+    mixed_torch = ptq_predict()  # with k = 0 this is the PTQ model itself: its kept outputs are replayed
     variant = to_onnx.export_torch(qmodel, variant_dir(run.run_dir, name), recipe=name, precision="int8",
                                   source=str(base.path), task=task, config_src=base.path)
     torch_res = evaluate(mixed_torch, base.data, base.validation, reference=fp32.predictions)
 session = make_session(variant.path, "cpu")
-ort_res = evaluate(ort_predictor(session), base.data, base.validation, reference=torch_res.predictions)
+# kept for notebook 70 (tasks.recorded); a file with the same bytes as notebook 40's PTQ file replays 40's outputs
+on_ort = recorded(lambda: ort_predictor(session), outputs_file(run.run_dir, engine_for_file("ort-cpu", name, "int8"),
+                                                                variant.meta["sha256"]), base.validation)
+ort_res = evaluate(on_ort, base.data, base.validation, reference=torch_res.predictions)
 graph_share = sensitivity.onnx_int8_flop_share(variant.path, flop_seq)
 ci = paired_bootstrap(fp32.scores, ort_res.scores)
 check = {"recipe": name, "torch " + main: torch_res.metrics[main], "ORT " + main: ort_res.metrics[main],

@@ -154,3 +154,39 @@ def test_ptq_checkpoint_shares_its_baselines_weight_file(tmp_path):
     shutil.rmtree(base)
     with pytest.raises(NbUtilsError, match="which is gone"):
         quant.load_quantized(other)
+
+
+def test_sim_predictor_replays_a_checkpoints_kept_outputs_and_loads_the_model_only_when_needed(tmp_path):
+    """Notebooks 40, 42, 45, 70 and 80 compare with (or score) the fake-quantized models notebook 30 ran: their
+    outputs are replayed; the model is loaded only when nothing is kept, or the checkpoint changed."""
+    import types
+
+    import numpy as np
+    import torch
+
+    from nbutils.quant import sim_outputs, sim_predictor
+    from nbutils.training.tasks import Encoded
+
+    class Tiny(torch.nn.Module):
+        def forward(self, input_ids, attention_mask=None):
+            return types.SimpleNamespace(logits=input_ids.float().sum(-1, keepdim=True) * 2)
+
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "nbutils.json").write_text("{}")
+    enc = Encoded([{"input_ids": np.arange(6).reshape(2, 3)}, {"input_ids": np.arange(3).reshape(1, 3)}])
+    loads = []
+
+    def load():
+        loads.append(1)
+        return Tiny()
+
+    live = sim_predictor(tmp_path, ckpt, enc, load)
+    first = [live(b) for b in enc.batches]
+    assert len(loads) == 1 and sim_outputs(tmp_path, ckpt).is_file()
+    replay = sim_predictor(tmp_path, ckpt, enc, load)
+    assert all(np.array_equal(a, replay(b)) for a, b in zip(first, enc.batches, strict=True)) and len(loads) == 1
+    (ckpt / "nbutils.json").write_text('{"recipe": "calibrated again"}')  # another checkpoint: computed again
+    again = sim_predictor(tmp_path, ckpt, enc, load)
+    [again(b) for b in enc.batches]
+    assert len(loads) == 2

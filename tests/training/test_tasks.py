@@ -187,3 +187,34 @@ def test_a_folder_with_only_a_tokenizer_loads_as_a_tokenizer(tmp_path):
 
     load_tokenizer("random:bert-tiny").save_pretrained(tmp_path / "tok")
     assert load_tokenizer(str(tmp_path / "tok"))("a fine film")["input_ids"][0] == 101
+
+
+def test_baseline_reference_replays_the_fp32_outputs_ensure_baseline_kept(tmp_path):
+    """Notebooks 40 and 42 check each file against the FP32 model through Baseline.reference(): on the validation
+    split it reads the recorded pass back; another batch (or a baseline with no record) runs the model."""
+    import types
+
+    import numpy as np
+    import torch
+
+    from nbutils.training.baseline import Baseline, BaselineConfig
+    from nbutils.training.tasks import Encoded, recorded
+
+    calls = []
+
+    class Tiny(torch.nn.Module):
+        def forward(self, input_ids, attention_mask=None):
+            calls.append(1)
+            return types.SimpleNamespace(logits=input_ids.float()[:, :2])
+
+    enc = Encoded([{"input_ids": np.arange(6).reshape(2, 3)}])
+    kept = tmp_path / "fp32.npz"
+    recorded(lambda: (lambda b: b["input_ids"][:, :2] * 10.0), kept, enc)(enc.batches[0])  # the pass made before
+    base = Baseline(BaselineConfig(), tmp_path, None, None, Tiny(), enc, None, outputs=kept)
+    assert np.array_equal(base.reference()(enc.batches[0]), np.arange(6).reshape(2, 3)[:, :2] * 10.0) and not calls
+    other = {"input_ids": np.ones((1, 3), dtype=np.int64)}
+    assert np.array_equal(base.reference()(other), [[1.0, 1.0]]) and len(calls) == 1
+    unrecorded = Baseline(BaselineConfig(), tmp_path, None, None, Tiny(), enc, None)
+    ref = unrecorded.reference()
+    ref(enc.batches[0]), ref(enc.batches[0])
+    assert len(calls) == 2  # computed, once per batch

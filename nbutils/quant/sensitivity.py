@@ -278,24 +278,108 @@ def scorer(evaluate: Callable[[], Any], fp32_outputs: Any, main: str) -> Callabl
     return run
 
 
+def encoder_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The encoder's blocks in order: the items of the ``ModuleList`` named ``layer`` (``bert.encoder.layer``)."""
+    import torch
+
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.ModuleList) and (name == "layer" or name.endswith(".layer")):
+            return list(module)
+    return []
+
+
+def _batch_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+    """A batch's identity inside a forward pass: the shape and bytes of its token ids."""
+    ids = kwargs.get("input_ids", args[0] if args else None)
+    if ids is None:
+        return None
+    t = ids.detach().cpu()
+    return tuple(t.shape), hash(t.numpy().tobytes())
+
+
+@contextlib.contextmanager
+def _blocks_recorded(model: torch.nn.Module, blocks: Sequence[torch.nn.Module],
+                     store: dict[Any, dict[int, Any]]) -> Iterator[None]:
+    """Within the block, every forward pass keeps each encoder block's output in ``store`` (per batch)."""
+    current: list[Any] = [None]
+    hooks = [model.register_forward_pre_hook(lambda _m, a, k: current.__setitem__(0, _batch_key(a, k)),
+                                             with_kwargs=True)]
+    for i, blk in enumerate(blocks):
+        hooks.append(blk.register_forward_hook(
+            lambda _m, _a, out, i=i: store.setdefault(current[0], {}).__setitem__(i, out)))
+    try:
+        yield
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+@contextlib.contextmanager
+def _blocks_replayed(model: torch.nn.Module, blocks: Sequence[torch.nn.Module], upto: int,
+                     store: dict[Any, dict[int, Any]]) -> Iterator[None]:
+    """Within the block, encoder blocks before ``upto`` return ``store``'s outputs for the running batch.
+
+    A batch ``store`` does not hold is computed as usual. Restores each block's own ``forward`` on exit.
+    """
+    current: list[Any] = [None]
+    hook = model.register_forward_pre_hook(lambda _m, a, k: current.__setitem__(0, _batch_key(a, k)),
+                                           with_kwargs=True)
+    patched = []
+    for i, blk in enumerate(blocks[:upto]):
+        own = blk.__dict__.get("forward")  # an instance-level forward (a library's patch) is put back as it was
+        compute = blk.forward
+
+        def forward(*args: Any, _i: int = i, _compute: Callable[..., Any] = compute, **kwargs: Any) -> Any:
+            hit = store.get(current[0])
+            return hit[_i] if hit is not None and _i in hit else _compute(*args, **kwargs)
+
+        blk.forward = forward
+        patched.append((blk, own))
+    try:
+        yield
+    finally:
+        hook.remove()
+        for blk, own in patched:
+            if own is None:
+                del blk.forward
+            else:
+                blk.forward = own
+
+
 def sensitivity_table(model: torch.nn.Module, all_groups: Sequence[Group], score: Callable[[], Score], *,
-                      progress: bool = True, on_row: Callable[[dict[str, Any]], None] | None = None) -> pd.DataFrame:
+                      progress: bool = True, on_row: Callable[[dict[str, Any]], None] | None = None,
+                      reuse_prefix: bool = True) -> pd.DataFrame:
     """For every group: the score with only that group quantized, and with only that group in floating point.
 
     Columns: group, block, role, quantizers, metric_quant_alone, sqnr_quant_alone, metric_float_alone,
     sqnr_float_alone. ``on_row`` gets each row as it is measured (live charts).
+
+    ``reuse_prefix``: with only a group of block *b* quantized, blocks 0..b-1 compute exactly what the float
+    model computes; with only it float, exactly what the fully quantized model computes. Those two passes are made
+    once, each block's output kept per batch (two hidden states per block and sentence: ~6 MB for 64 sentences of
+    MiniLM), and every group's passes start at its own block: about 40% less work on a 6-block model, the same
+    numbers. (Hand-written: no library here replays a transformer's layers under switched quantizers.)
     """
     import pandas as pd
 
     from nbutils.core.progress import bar
 
+    blocks = encoder_blocks(model) if reuse_prefix else []
+    as_float: dict[Any, dict[int, Any]] = {}
+    as_int8: dict[Any, dict[int, Any]] = {}
+    if blocks:
+        with enabled_only(model, set()), _blocks_recorded(model, blocks, as_float):
+            score()
+        with _blocks_recorded(model, blocks, as_int8):
+            score()
     rows = []
     with bar(total=2 * len(all_groups), desc="sensitivity", disable=not progress) as pbar:
         for g in all_groups:
-            with only_quantized(model, g):
+            upto = g.block if blocks else 0
+            with only_quantized(model, g), _blocks_replayed(model, blocks, upto, as_float):
                 alone = score()
             pbar.update(1)
-            with only_float(model, g):
+            with only_float(model, g), _blocks_replayed(model, blocks, upto, as_int8):
                 floated = score()
             pbar.update(1)
             row = {"group": g.name, "block": g.block, "role": g.role, "quantizers": len(g.quantizers),

@@ -137,3 +137,48 @@ def test_auto_quantize_peer_lists_its_int8_and_float_layers():
     assert not set(info["int8_layers"]) & set(info["float_layers"]) and info["float_layers"]  # 9 bits: some float
     with pytest.raises(NbUtilsError, match="outside 8..16"):
         sensitivity.auto_quantize(load_model("random:bert-tiny"), batches, effective_bits=4.8, score_steps=4)
+
+
+def test_sensitivity_table_reusing_the_blocks_before_each_group_gives_the_same_numbers(tiny):
+    """Each group's passes start at its own block (the blocks before compute what the float, or the fully
+    quantized, model computes): the table equals the one computed from the first block, and the blocks are
+    restored afterwards."""
+    from nbutils.training.metrics import sqnr_db
+
+    feed = [{k: torch.as_tensor(v) for k, v in b.items()} for b in _batches(n=2, seed=7)]
+    with sensitivity.enabled_only(tiny, set()), torch.no_grad():
+        fp32 = torch.cat([tiny(**f).logits for f in feed]).numpy()
+    calls = []
+
+    def score():
+        with torch.no_grad():
+            out = torch.cat([tiny(**f).logits for f in feed]).numpy()
+        calls.append(1)
+        agree = float((out.argmax(-1) == fp32.argmax(-1)).mean() * 100)
+        return sensitivity.Score(agree, sqnr_db(fp32, out), None)
+
+    gs = sensitivity.groups(tiny)
+    blocks = sensitivity.encoder_blocks(tiny)
+    assert len(blocks) == 2
+    calls_per_layer = []
+    counts = [0, 0]
+    # counted inside each block (a block's own hooks fire even when its output is replayed)
+    hooks = [b.attention.register_forward_hook(lambda m, a, o, i=i: counts.__setitem__(i, counts[i] + 1))
+             for i, b in enumerate(blocks)]
+    try:
+        reused = sensitivity.sensitivity_table(tiny, gs, score, progress=False)
+        calls_per_layer.append(list(counts))
+        counts[:] = [0, 0]
+        plain = sensitivity.sensitivity_table(tiny, gs, score, progress=False, reuse_prefix=False)
+        calls_per_layer.append(list(counts))
+    finally:
+        for h in hooks:
+            h.remove()
+    cols = ["metric_quant_alone", "sqnr_quant_alone", "metric_float_alone", "sqnr_float_alone"]
+    assert np.array_equal(reused[cols].to_numpy(), plain[cols].to_numpy())
+    assert not any("forward" in b.__dict__ for b in blocks)  # each block's own forward is back
+    # without reuse every pass runs both blocks; with it, block 0 runs only for block 0's groups and the two
+    # recording passes (2 batches per pass)
+    assert calls_per_layer[1] == [2 * 2 * len(gs)] * 2
+    assert calls_per_layer[0][1] == calls_per_layer[1][1] + 2 * 2
+    assert calls_per_layer[0][0] == 2 * 2 * 7 + 2 * 2

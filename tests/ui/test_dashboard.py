@@ -312,7 +312,8 @@ def test_jupyterlab_renders_the_dashboard_widgets(board_db):
     env = {**os.environ, "NBUTILS_RUNS_DIR": str(board_db), "JUPYTER_CONFIG_DIR": str(board_db / "jupyter-config")}
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
            "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root", f"--ServerApp.root_dir={ROOT}"]
-    with server(cmd, f"http://127.0.0.1:{port}/lab", env, board_db / "lab.log"), browser() as page:
+    with server(cmd, f"http://127.0.0.1:{port}/lab", env, board_db / "lab.log"), browser() as page, \
+            evidence_on_failure(page, "dashboard-jupyterlab"):
         page.goto(f"http://127.0.0.1:{port}/lab/tree/notebooks/90_dashboard.ipynb", timeout=120_000)
         page.wait_for_selector(".jp-Notebook", timeout=120_000)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-mod-idle, "

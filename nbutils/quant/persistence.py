@@ -149,8 +149,8 @@ def sim_predictor(run_dir: Path, checkpoint: Path, validation: Any, load: Any) -
     """A quantized checkpoint's fake-quantized model as a predictor, replaying its kept validation outputs.
 
     ``load`` returns the model (a loaded one, or a function that loads it); it is called only if something must be
-    computed (outputs not kept yet, or a batch that is not one of ``validation``'s). Notebooks 40, 42 and 70
-    compare files with, or score, the models notebook 30 already ran (:func:`sim_outputs`).
+    computed (outputs not kept yet, or a batch that is not one of ``validation``'s). Notebook 30 records them;
+    40, 42, 45, 70 and 80 compare files with, or score, the models it already ran (:func:`sim_outputs`).
     """
     from nbutils.training.models import torch_predictor
     from nbutils.training.tasks import recorded

@@ -298,20 +298,28 @@ def _batch_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]
 
 
 @contextlib.contextmanager
+def _running_batch(model: torch.nn.Module) -> Iterator[list[Any]]:
+    """Within the block, ``holder[0]`` is the identity (:func:`_batch_key`) of the batch ``model`` is running."""
+    holder: list[Any] = [None]
+    hook = model.register_forward_pre_hook(lambda _m, a, k: holder.__setitem__(0, _batch_key(a, k)), with_kwargs=True)
+    try:
+        yield holder
+    finally:
+        hook.remove()
+
+
+@contextlib.contextmanager
 def _blocks_recorded(model: torch.nn.Module, blocks: Sequence[torch.nn.Module],
                      store: dict[Any, dict[int, Any]]) -> Iterator[None]:
     """Within the block, every forward pass keeps each encoder block's output in ``store`` (per batch)."""
-    current: list[Any] = [None]
-    hooks = [model.register_forward_pre_hook(lambda _m, a, k: current.__setitem__(0, _batch_key(a, k)),
-                                             with_kwargs=True)]
-    for i, blk in enumerate(blocks):
-        hooks.append(blk.register_forward_hook(
-            lambda _m, _a, out, i=i: store.setdefault(current[0], {}).__setitem__(i, out)))
-    try:
-        yield
-    finally:
-        for h in hooks:
-            h.remove()
+    with _running_batch(model) as current:
+        hooks = [blk.register_forward_hook(lambda _m, _a, out, i=i: store.setdefault(current[0], {}).__setitem__(i, out))
+                 for i, blk in enumerate(blocks)]
+        try:
+            yield
+        finally:
+            for h in hooks:
+                h.remove()
 
 
 @contextlib.contextmanager
@@ -321,9 +329,8 @@ def _blocks_replayed(model: torch.nn.Module, blocks: Sequence[torch.nn.Module], 
 
     A batch ``store`` does not hold is computed as usual. Restores each block's own ``forward`` on exit.
     """
-    current: list[Any] = [None]
-    hook = model.register_forward_pre_hook(lambda _m, a, k: current.__setitem__(0, _batch_key(a, k)),
-                                           with_kwargs=True)
+    stack = contextlib.ExitStack()
+    current = stack.enter_context(_running_batch(model))
     patched = []
     for i, blk in enumerate(blocks[:upto]):
         own = blk.__dict__.get("forward")  # an instance-level forward (a library's patch) is put back as it was
@@ -338,7 +345,7 @@ def _blocks_replayed(model: torch.nn.Module, blocks: Sequence[torch.nn.Module], 
     try:
         yield
     finally:
-        hook.remove()
+        stack.close()
         for blk, own in patched:
             if own is None:
                 del blk.forward

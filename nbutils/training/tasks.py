@@ -119,7 +119,7 @@ def encode(data: TaskData, split: str, tokenizer: Any, *, max_length: int, batch
         if shuffle:
             # Training: a plain random permutation. Batches of similar lengths (Trainer's group_by_length) pad
             # less, but a model fine-tuned on them quantized worse on SST-2: QAT 1.8 points below FP32, against
-            # +0.1 with random batches (README, "Accuracy on SST-2").
+            # +0.1 with random batches (README, "Accuracy with the `sst2` profile").
             order = np.random.default_rng(seed).permutation(len(ds))
         elif pad_to_max:
             order = None
